@@ -1,0 +1,1 @@
+"""Singer tap for ticket and transaction logs of four vendor REST APIs."""

@@ -1,0 +1,1 @@
+"""Akana API Platform transaction logs."""

@@ -1,0 +1,36 @@
+"""The ``akana`` section of the configuration."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+PAGE_SIZE_MAX = 1_000
+ENVIRONMENTS = ("Production", "Sandbox")
+
+SECTION = th.ObjectType(
+    th.Property("base_url", th.URIType, required=True, title="Akana base URL",
+                description="Root URL of the Akana API Platform (https; http only on loopback)."),
+    th.Property("fed_member_id", th.StringType, required=True, title="Akana fed member id",
+                description="Tenant id that names the AtmoAuthToken_ cookie and the CSRF header."),
+    th.Property("auth_token", th.StringType, secret=True, title="Akana auth token",
+                description="Value of the AtmoAuthToken_{fed_member_id} cookie; or email+password."),
+    th.Property("csrf_token", th.StringType, secret=True, title="Akana CSRF token",
+                description="Value of the X-Csrf-Token_{fed_member_id} header, when required."),
+    th.Property("email", th.StringType, title="Akana email",
+                description="Login email, used with password instead of auth_token."),
+    th.Property("password", th.StringType, secret=True, title="Akana password",
+                description="Login password (POST /api/login)."),
+    th.Property("app_version_ids", th.ArrayType(th.StringType), required=True,
+                title="Akana app version ids",
+                description="App versions to extract; one partition (and bookmark) each."),
+    th.Property("environment", th.StringType(allowed_values=list(ENVIRONMENTS)),
+                default="Production", title="Akana environment",
+                description="Implementation to read: Production or Sandbox."),
+    th.Property("contract_id", th.StringType, title="Akana contract id",
+                description="Only transactions of this app/API contract."),
+    th.Property("window_hours", th.NumberType(minimum=0.01, maximum=24 * 366), default=24,
+                title="Akana window hours",
+                description="Width of each StartDate/EndDate window requested."),
+    th.Property("page_size", th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX), default=PAGE_SIZE_MAX,
+                title="Akana page size", description="'count' per request (at most 1000)."),
+)

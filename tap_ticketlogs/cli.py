@@ -1,0 +1,18 @@
+"""Console entry point: the SDK's CLI, with known failures reported as one line."""
+
+from __future__ import annotations
+
+import sys
+
+from tap_ticketlogs.errors import TicketLogsError
+from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.tap import TapTicketLogs
+
+
+def main() -> None:
+    """Run the tap; a configuration or source error exits 1 with one line on stderr."""
+    try:
+        TapTicketLogs.cli()
+    except TicketLogsError as exc:
+        print(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)

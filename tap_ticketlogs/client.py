@@ -1,0 +1,344 @@
+"""The shared REST base of every stream: URLs, retries, error mapping, redaction, windows.
+
+Vendor packages subclass :class:`TicketLogsStream` (and :class:`WindowedStream` for APIs that
+filter by a time range) and only declare what differs: path, paginator, parameters, records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import random
+from collections.abc import Callable, Generator, Iterable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import requests
+import simplejson
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
+
+from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
+
+if TYPE_CHECKING:
+    from backoff.types import Details
+    from singer_sdk.helpers.types import Context
+
+TToken = TypeVar("TToken")
+
+# Longest piece of a response body quoted in an error line.
+_BODY_EXCERPT_CHARS = 200
+_MISSING = object()
+WINDOW_START = "window_start"
+WINDOW_END = "window_end"
+
+
+class RetriableResponseError(RetriableAPIError):
+    """A response worth retrying: 429, 5xx, or a 200 whose body is not the promised JSON."""
+
+
+class RejectedResponseError(FatalAPIError):
+    """A response that retrying cannot fix; turned into a :class:`SourceAPIError` with context."""
+
+    def __init__(self, status: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class CredentialsRefreshedError(RetriableAPIError):
+    """A 401 after which the credentials were renewed: the same request is sent again."""
+
+
+def body_excerpt(response: requests.Response) -> str:
+    """A short, single-line, redacted excerpt of a response body for an error line."""
+    text = " ".join(response.text.split())
+    if len(text) > _BODY_EXCERPT_CHARS:
+        text = text[:_BODY_EXCERPT_CHARS] + "…"
+    return REDACTOR.redact(text)
+
+
+def decoded_json(response: requests.Response) -> Any:  # noqa: ANN401 - any JSON value
+    """Parse a JSON body once per response (validation and paging share it).
+
+    A body that is not JSON (truncated, an HTML error page behind a 200) is retried.
+    """
+    cached = response.__dict__.get("_ticketlogs_json", _MISSING)
+    if cached is not _MISSING:
+        return cached
+    try:
+        body = simplejson.loads(response.content, use_decimal=True)
+    except (ValueError, UnicodeDecodeError):
+        content_type = response.headers.get("Content-Type", "no content type")
+        msg = f"HTTP {response.status_code} body is not JSON ({content_type})"
+        raise RetriableResponseError(msg, response) from None
+    response.__dict__["_ticketlogs_json"] = body
+    return body
+
+
+def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime) -> float | None:
+    """Read a ``Retry-After`` header given as seconds or as an HTTP-date."""
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+class TicketLogsStream(RESTStream[TToken]):
+    """Base of every stream: one vendor section of the config, one error vocabulary."""
+
+    #: The config section this stream reads (``tixngo``, ``akana``, ...).
+    source: ClassVar[str]
+    #: How the source is named in log and error lines.
+    source_label: ClassVar[str]
+    #: The context key that names a partition (``mobile_app_id``...), if partitioned.
+    partition_key: ClassVar[str | None] = None
+    #: Query parameters worth naming in an error line (time windows, offsets).
+    described_params: ClassVar[tuple[str, ...]] = ()
+    #: Whether a 200 answer must carry a JSON body (a 204 never has to).
+    expects_json: ClassVar[bool] = True
+
+    #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
+    retry_base_seconds: ClassVar[float] = 0.5
+    retry_max_seconds: ClassVar[float] = 60.0
+
+    extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
+
+    @property
+    def source_config(self) -> Mapping[str, Any]:
+        """This stream's section of the configuration."""
+        section: Mapping[str, Any] = self.config.get(self.source) or {}
+        return section
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return str(self.source_config["base_url"]).rstrip("/")
+
+    @property
+    @override
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 60))
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        return {**super().http_headers, "Accept": "application/json"}
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 8)) + 1
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
+        """Exponential delays, or the server's ``Retry-After`` when it gives one."""
+        attempt = 0
+        exception = yield 0.0  # primed by backoff before the first failure
+        while True:
+            attempt += 1
+            response = getattr(exception, "response", None)
+            hint = retry_after_seconds(response, now=utc_now())
+            if hint is not None:
+                delay = min(hint, self.retry_max_seconds)
+            else:
+                delay = min(self.retry_base_seconds * 2 ** (attempt - 1), self.retry_max_seconds)
+            exception = yield delay
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        # Up to 10 % more, never less: a Retry-After is a minimum, not a suggestion.
+        return value * (1.0 + 0.1 * random.random())  # noqa: S311 - jitter, not crypto
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        exception = details.get("exception")
+        response = getattr(exception, "response", None)
+        cause = (
+            f"HTTP {response.status_code}"
+            if isinstance(response, requests.Response)
+            else type(exception).__name__
+        )
+        self.logger.warning(
+            "%s %s: %s; retry %d of %d in %.1f s",
+            self.source_label,
+            self.name,
+            cause,
+            details.get("tries", 0),
+            self.backoff_max_tries() - 1,
+            details.get("wait", 0.0),
+        )
+
+    @override
+    def request_decorator(
+        self, func: Callable[..., requests.Response]
+    ) -> Callable[..., requests.Response]:
+        """Retry as the SDK does, then turn any final failure into one clear line."""
+        retrying = super().request_decorator(func)
+
+        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            try:
+                return retrying(prepared_request, context)
+            except RejectedResponseError as exc:
+                raise self.source_error(prepared_request, context, exc.status, exc.detail) from None
+            except RetriableAPIError as exc:
+                status = exc.response.status_code if exc.response is not None else None
+                detail = f"{exc} (gave up after {self.backoff_max_tries()} attempts)"
+                raise self.source_error(prepared_request, context, status, detail) from None
+            except requests.RequestException as exc:
+                detail = (
+                    f"{type(exc).__name__}: {REDACTOR.redact(str(exc))} "
+                    f"(gave up after {self.backoff_max_tries()} attempts)"
+                )
+                raise self.source_error(prepared_request, context, None, detail) from None
+
+        return send
+
+    def source_error(
+        self,
+        request: requests.PreparedRequest,
+        context: Context | None,
+        status: int | None,
+        detail: str,
+    ) -> SourceAPIError:
+        """Build the one-line fatal error naming source, stream, partition and status."""
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=self.describe_partition(request, context),
+            status=status,
+            detail=REDACTOR.redact(detail),
+        )
+
+    def describe_partition(
+        self, request: requests.PreparedRequest, context: Context | None
+    ) -> str | None:
+        """Name the partition and the request's window/page for an error line."""
+        parts = [f"{key}={value}" for key, value in (context or {}).items()]
+        if self.described_params and request.url:
+            query = requests.utils.urlparse(request.url).query
+            params = dict(
+                pair.split("=", 1) for pair in query.split("&") if "=" in pair
+            )
+            parts.extend(
+                f"{name}={requests.utils.unquote(params[name])}"
+                for name in self.described_params
+                if name in params
+            )
+        return ", ".join(parts) or None
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            if self.renew_credentials(response):
+                msg = "credentials renewed after HTTP 401"
+                raise CredentialsRefreshedError(msg, response)
+            raise RejectedResponseError(
+                status,
+                f"{self.source_label} rejected the credentials; check the "
+                f"'{self.source}' section of the config",
+            )
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"HTTP {status} {response.reason}"
+            raise RetriableResponseError(msg, response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise RejectedResponseError(status, self.rejection_detail(response))
+        if self.expects_json and status != HTTPStatus.NO_CONTENT:
+            problem = self.body_problem(decoded_json(response))
+            if problem:
+                raise RejectedResponseError(status, f"unexpected response: {problem}")
+
+    def body_problem(self, body: Any) -> str | None:  # noqa: ANN401, ARG002 - any JSON value
+        """Say what is wrong with a parsed body's shape, or None; vendors override."""
+        return None
+
+    def rejection_detail(self, response: requests.Response) -> str:
+        """What to say about a 4xx answer; vendors override to read their error bodies."""
+        excerpt = body_excerpt(response)
+        return f"{response.reason}: {excerpt}" if excerpt else str(response.reason)
+
+    def renew_credentials(self, response: requests.Response) -> bool:  # noqa: ARG002
+        """Renew credentials after a 401 and return True to resend, where a source can.
+
+        Sources with a refreshable credential (a refresh token, a login) override this; it
+        must return True at most once per rejected credential, so a second 401 is fatal.
+        """
+        return False
+
+    def with_partition(self, record: dict[str, Any], context: Context | None) -> dict[str, Any]:
+        """Put the partition id on the record, as DESIGN.md's tap-added field."""
+        if self.partition_key and context and self.partition_key in context:
+            record[self.partition_key] = context[self.partition_key]
+        return record
+
+
+class WindowedStream(TicketLogsStream[TToken]):
+    """A stream whose API filters by a time range, read as consecutive windows.
+
+    For each partition: windows of ``window_hours`` from the bookmark (or ``start_date``) up
+    to ``end_date`` or now minus ``lag_minutes``. After every window is fully read, the
+    partition's bookmark becomes that window's end and a STATE message is written, so a
+    killed run resumes at the first window it had not finished and re-reads at most that one.
+    The bookmark does not depend on the records' own timestamp fields.
+    """
+
+    @property
+    def window_width(self) -> dt.timedelta:
+        return dt.timedelta(hours=float(self.source_config.get("window_hours", 24)))
+
+    def extraction_end(self) -> dt.datetime:
+        """Upper bound of this run: ``end_date`` or now minus the lag, never the future."""
+        lagged_now = utc_now() - dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
+        end_date = self.config.get("end_date")
+        if end_date:
+            return min(parse_datetime(end_date), lagged_now)
+        return lagged_now
+
+    def windows(self, context: Context | None) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The windows this run reads for a partition, oldest first."""
+        start = self.get_starting_timestamp(context)
+        if start is None:
+            start = parse_datetime(self.config["start_date"])
+        return list(iter_windows(start.astimezone(dt.timezone.utc), self.extraction_end(), self.window_width))
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        for window_start, window_end in self.windows(context):
+            window_context = {
+                **(context or {}),
+                WINDOW_START: to_rfc3339(window_start),
+                WINDOW_END: to_rfc3339(window_end),
+            }
+            yield from self.request_records(window_context)
+            self.checkpoint(context, window_end)
+
+    def checkpoint(self, context: Context | None, window_end: dt.datetime) -> None:
+        """Record that every entry before ``window_end`` has been emitted, and say so."""
+        state = self.get_context_state(context)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = to_rfc3339(window_end)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        # The window checkpoint owns the bookmark: advancing it per record would move it
+        # past entries of a window that is still being read.
+        return
+

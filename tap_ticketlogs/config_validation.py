@@ -1,0 +1,125 @@
+"""Configuration checks that run before any request, each failing with one line."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from jsonschema import Draft7Validator, ValidationError
+from jsonschema.exceptions import best_match
+
+from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.timeutil import parse_datetime
+
+SOURCE_SECTIONS = ("tixngo", "akana", "socialboards", "huawei")
+_URL_SETTINGS = ("base_url", "iam_url")
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first invalid setting; return when all is well."""
+    error = best_match(Draft7Validator(schema).iter_errors(dict(config)))
+    if error is not None:
+        raise ConfigError(_describe_schema_error(error))
+    configured = [name for name in SOURCE_SECTIONS if config.get(name)]
+    if not configured:
+        names = ", ".join(f"'{name}'" for name in SOURCE_SECTIONS)
+        msg = f"no source is configured: add at least one of the sections {names}"
+        raise ConfigError(msg)
+    _check_date_range(config)
+    for name in configured:
+        section = config[name]
+        for setting in _URL_SETTINGS:
+            if section.get(setting):
+                _check_url(f"{name}.{setting}", str(section[setting]))
+        _SECTION_CHECKS[name](section)
+
+
+def _describe_schema_error(error: ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1]
+        setting = f"{path}.{missing}" if path else missing
+        return f"setting '{setting}' is required"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(value) for value in error.validator_value)
+        return f"setting '{path}' must be one of {allowed}, not {error.instance!r}"
+    # Other messages quote the offending value: fine, secrets are strings without limits.
+    return f"setting '{path}' is invalid: {error.message}"
+
+
+def _check_date_range(config: Mapping[str, Any]) -> None:
+    for setting in ("start_date", "end_date"):
+        if config.get(setting):
+            try:
+                parse_datetime(str(config[setting]))
+            except ValueError:
+                msg = f"setting '{setting}' is not an ISO-8601 date-time: {config[setting]!r}"
+                raise ConfigError(msg) from None
+    if config.get("end_date") and parse_datetime(config["start_date"]) > parse_datetime(
+        config["end_date"]
+    ):
+        msg = "setting 'start_date' is after 'end_date'"
+        raise ConfigError(msg)
+
+
+def _check_url(setting: str, url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return
+    if parsed.scheme == "http" and parsed.hostname and _is_loopback(parsed.hostname):
+        return
+    msg = f"setting '{setting}' must be an https URL (plain http only on loopback), got {url!r}"
+    raise ConfigError(msg)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_one_of(section_name: str, section: Mapping[str, Any], *options: tuple[str, ...]) -> None:
+    if any(all(section.get(key) for key in option) for option in options):
+        return
+    choices = " or ".join("+".join(f"{section_name}.{key}" for key in option) for option in options)
+    msg = f"settings for {section_name} credentials are missing: set {choices}"
+    raise ConfigError(msg)
+
+
+def _check_tixngo(section: Mapping[str, Any]) -> None:
+    if not section.get("mobile_app_ids"):
+        msg = "setting 'tixngo.mobile_app_ids' must list at least one mobile app id"
+        raise ConfigError(msg)
+    if section.get("auth_scheme") == "basic" and not section.get("email"):
+        msg = "setting 'tixngo.email' is required when 'tixngo.auth_scheme' is 'basic'"
+        raise ConfigError(msg)
+
+
+def _check_akana(section: Mapping[str, Any]) -> None:
+    if not section.get("app_version_ids"):
+        msg = "setting 'akana.app_version_ids' must list at least one app version id"
+        raise ConfigError(msg)
+    _require_one_of("akana", section, ("auth_token",), ("email", "password"))
+
+
+def _check_socialboards(section: Mapping[str, Any]) -> None:
+    _require_one_of("socialboards", section, ("access_token",), ("client_id", "refresh_token"))
+
+
+def _check_huawei(section: Mapping[str, Any]) -> None:
+    _require_one_of(
+        "huawei", section, ("auth_token",), ("iam_url", "domain_name", "user_name", "password")
+    )
+
+
+_SECTION_CHECKS = {
+    "tixngo": _check_tixngo,
+    "akana": _check_akana,
+    "socialboards": _check_socialboards,
+    "huawei": _check_huawei,
+}

@@ -1,0 +1,1 @@
+"""Huawei Cloud service tickets (cases) and their operation logs."""

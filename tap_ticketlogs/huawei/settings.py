@@ -1,0 +1,33 @@
+"""The ``huawei`` section of the configuration."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+PAGE_SIZE_MAX = 100
+OFFSET_MAX = 65_535
+LANGUAGES = ("en-us", "zh-cn")
+
+SECTION = th.ObjectType(
+    th.Property("base_url", th.URIType, required=True, title="Huawei base URL",
+                description="Root URL of the service ticket API (https; http only on loopback)."),
+    th.Property("auth_token", th.StringType, secret=True, title="Huawei auth token",
+                description="An IAM token sent as X-Auth-Token; or the IAM login settings."),
+    th.Property("iam_url", th.URIType, title="Huawei IAM URL",
+                description="IAM endpoint for password login (POST {iam_url}/v3/auth/tokens)."),
+    th.Property("domain_name", th.StringType, title="Huawei domain name",
+                description="Account (domain) of the IAM user."),
+    th.Property("user_name", th.StringType, title="Huawei user name", description="IAM user name."),
+    th.Property("password", th.StringType, secret=True, title="Huawei password",
+                description="IAM user password."),
+    th.Property("project_name", th.StringType, title="Huawei project name",
+                description="Project scope of the token; unset: domain scope."),
+    th.Property("case_ids", th.ArrayType(th.StringType), title="Huawei case ids",
+                description="Exactly these cases; unset: cases from the list endpoint."),
+    th.Property("group_id", th.StringType, title="Huawei group id",
+                description="Group id passed to the list and log endpoints."),
+    th.Property("language", th.StringType(allowed_values=list(LANGUAGES)), default="en-us",
+                title="Huawei language", description="X-Language header (en-us or zh-cn)."),
+    th.Property("page_size", th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX), default=PAGE_SIZE_MAX,
+                title="Huawei page size", description="'limit' per request (at most 100)."),
+)

@@ -1,0 +1,1 @@
+"""A deterministic local simulator of the four vendor APIs (``tap-ticketlogs-sandbox``)."""

@@ -1,0 +1,149 @@
+"""What every simulated vendor API shares: requests, responses, routes, faults."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    """One HTTP request as a vendor handler sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes = b""
+    path_params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_raw(cls, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Request:
+        parts = urlsplit(target)
+        return cls(
+            method=method,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={key.lower(): value for key, value in headers.items()},
+            body=body,
+        )
+
+    def param(self, name: str) -> str | None:
+        """First value of a query parameter, or None."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def params(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter."""
+        return [value for value in self.query.get(name, []) if value != ""]
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:  # noqa: ANN401 - any JSON value
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    """One HTTP response a handler returns."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:  # noqa: ANN401
+        return cls(
+            status,
+            json.dumps(payload).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
+
+    @classmethod
+    def empty(cls, status: int, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(status, b"", dict(headers or {}))
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A method and a path pattern (``{name}`` captures one path segment)."""
+
+    method: str
+    pattern: str
+    handler: Handler
+    label: str
+
+    def match(self, request: Request) -> dict[str, str] | None:
+        if request.method != self.method:
+            return None
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$"
+        found = re.match(regex, request.path)
+        return found.groupdict() if found else None
+
+
+class VendorAPI:
+    """A simulated vendor: its routes, its records and the tap config that reaches it."""
+
+    name: str
+
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def record_counts(self) -> dict[str, int]:
+        """Records held, by the tap stream they correspond to."""
+        raise NotImplementedError
+
+    def config_section(self, base_url: str) -> dict[str, Any]:
+        """A ready config section for the tap, pointing at ``base_url``."""
+        raise NotImplementedError
+
+    def append(self, count: int) -> dict[str, int]:
+        """Add ``count`` newer records (for incremental tests); return the new counts."""
+        raise NotImplementedError
+
+
+FAULT_PROFILES = ("none", "flaky", "rate-limited", "outage")
+
+
+class FaultInjector:
+    """Deterministic transient faults, so retries are exercised the same way every run.
+
+    ``flaky``: about one request in six fails once with a 503, a 429 (``Retry-After: 0``),
+    a truncated JSON body or an HTML page behind a 200; ``rate-limited``: every third request
+    is a 429 with ``Retry-After: 1``; ``outage``: every API request is a 503.
+    """
+
+    def __init__(self, profile: str, seed: int) -> None:
+        if profile not in FAULT_PROFILES:
+            msg = f"unknown fault profile {profile!r}; choose one of {', '.join(FAULT_PROFILES)}"
+            raise ValueError(msg)
+        self.profile = profile
+        self._random = random.Random(seed)
+        self._count = 0
+
+    def fault(self) -> Response | None:
+        """The fault to serve instead of the next API response, if any."""
+        self._count += 1
+        if self.profile == "outage":
+            return Response.json(503, {"message": "service unavailable"})
+        if self.profile == "rate-limited" and self._count % 3 == 0:
+            return Response.json(429, {"message": "too many requests"}, {"Retry-After": "1"})
+        if self.profile != "flaky" or self._random.random() > 1 / 6:
+            return None
+        kind = self._random.choice(("503", "429", "truncated", "html"))
+        if kind == "503":
+            return Response.json(503, {"message": "service unavailable"})
+        if kind == "429":
+            return Response.json(429, {"message": "slow down"}, {"Retry-After": "0"})
+        if kind == "truncated":
+            return Response(200, b'{"result": [{"ticketId": "T-', {"Content-Type": "application/json"})
+        return Response(200, b"<html><body>Gateway timeout</body></html>", {"Content-Type": "text/html"})

@@ -1,0 +1,187 @@
+"""The sandbox HTTP server and its command line, ``tap-ticketlogs-sandbox``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tap_ticketlogs.sandbox.core import FAULT_PROFILES, FaultInjector, Request, Response, VendorAPI
+from tap_ticketlogs.sandbox.tixngo import TixngoAPI
+
+# name -> factory(seed, records): every simulated vendor the sandbox serves.
+VENDORS: dict[str, Callable[[int, int], VendorAPI]] = {
+    "tixngo": lambda seed, records: TixngoAPI(seed=seed, records=records),
+}
+DEFAULT_RECORDS = 2_000
+
+
+class Sandbox:
+    """The simulated APIs behind one loopback HTTP server; usable as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 42,
+        records: int = DEFAULT_RECORDS,
+        latency_ms: float = 0.0,
+        faults: str = "none",
+        vendors: tuple[str, ...] | None = None,
+    ) -> None:
+        self.vendors: dict[str, VendorAPI] = {
+            name: factory(seed, records)
+            for name, factory in VENDORS.items()
+            if vendors is None or name in vendors
+        }
+        self.routes = [route for vendor in self.vendors.values() for route in vendor.routes()]
+        self.latency_s = latency_ms / 1000
+        self.faults = FaultInjector(faults, seed)
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_class(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def tap_config(self) -> dict[str, Any]:
+        """A ready tap config whose sections point at this sandbox."""
+        start = min(getattr(vendor, "start") for vendor in self.vendors.values())  # noqa: B009
+        until = max(getattr(vendor, "until") for vendor in self.vendors.values())  # noqa: B009
+        config: dict[str, Any] = {
+            "start_date": _rfc3339(start),
+            "end_date": _rfc3339(until),
+            "lag_minutes": 0,
+        }
+        for name, vendor in self.vendors.items():
+            config[name] = vendor.config_section(self.base_url)
+        return config
+
+    def stats(self) -> dict[str, Any]:
+        records: dict[str, int] = {}
+        for vendor in self.vendors.values():
+            records.update(vendor.record_counts())
+        requests: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for (label, status), count in sorted(self.requests.items()):
+                requests.setdefault(label, {})[str(status)] = count
+        return {"records": records, "requests": requests, "config": self.tap_config()}
+
+    def handle(self, request: Request) -> Response:
+        if request.path == "/_sandbox/stats" and request.method == "GET":
+            return Response.json(200, self.stats())
+        if request.path == "/_sandbox/append" and request.method == "POST":
+            count = int(request.param("count") or 100)
+            for vendor in self.vendors.values():
+                vendor.append(count)
+            return Response.json(200, self.stats())
+        for route in self.routes:
+            params = route.match(request)
+            if params is None:
+                continue
+            request.path_params = params
+            if self.latency_s:
+                time.sleep(self.latency_s)
+            with self._lock:
+                fault = self.faults.fault()
+            response = fault or route.handler(request)
+            with self._lock:
+                self.requests[(route.label, response.status)] += 1
+            return response
+        return Response.json(404, {"message": f"no route for {request.method} {request.path}"})
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class SandboxHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = Request.from_raw(self.command, self.path, dict(self.headers.items()), body)
+            try:
+                response = sandbox.handle(request)
+            except Exception as exc:  # noqa: BLE001 - a simulator bug must still answer
+                response = Response.json(500, {"message": f"sandbox error: {exc}"})
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if response.body and self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_GET = _serve  # noqa: N815 - http.server's naming
+        do_POST = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
+            return  # quiet: /_sandbox/stats counts requests
+
+    return SandboxHandler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the simulated APIs until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="tap-ticketlogs-sandbox",
+        description="Local simulator of the TIXNGO, Akana, Socialboards and Huawei Cloud APIs.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="records per stream")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per API request")
+    parser.add_argument("--faults", choices=FAULT_PROFILES, default="none")
+    parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
+    args = parser.parse_args(argv)
+    sandbox = Sandbox(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        records=args.records,
+        latency_ms=args.latency_ms,
+        faults=args.faults,
+    )
+    if args.write_config:
+        args.write_config.write_text(json.dumps(sandbox.tap_config(), indent=2) + "\n")
+    print(sandbox.base_url, flush=True)  # noqa: T201 - the documented output
+    try:
+        sandbox.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.httpd.server_close()
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Socialboards tickets and ticket logs (Ticket API v2)."""

@@ -1,0 +1,91 @@
+"""The tap: its settings and which streams a configuration discovers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
+from typing_extensions import override
+
+from tap_ticketlogs import akana, huawei, socialboards, tixngo  # noqa: F401 - settings packages
+from tap_ticketlogs.akana import settings as akana_settings
+from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
+from tap_ticketlogs.huawei import settings as huawei_settings
+from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
+from tap_ticketlogs.socialboards import settings as socialboards_settings
+from tap_ticketlogs.tixngo import settings as tixngo_settings
+from tap_ticketlogs.tixngo.streams import TixngoTicketStatusLogsStream
+
+# Streams of each source, discovered only when its config section is present.
+SOURCE_STREAMS: dict[str, tuple[type[Stream], ...]] = {
+    "tixngo": (TixngoTicketStatusLogsStream,),
+    "akana": (),
+    "socialboards": (),
+    "huawei": (),
+}
+
+SETTINGS = th.PropertiesList(
+    th.Property("start_date", th.DateTimeType, required=True, title="Start date",
+                description="First run extracts logs from this date-time (ISO-8601) on."),
+    th.Property("end_date", th.DateTimeType, title="End date",
+                description="Optional upper bound; default: now minus lag_minutes."),
+    th.Property("lag_minutes", th.NumberType(minimum=0), default=15, title="Lag minutes",
+                description="Never read closer to now than this, so late-arriving logs are not skipped."),
+    th.Property("max_concurrency", th.IntegerType(minimum=1, maximum=64), default=8,
+                title="Max concurrency",
+                description="Concurrent requests across partitions and windows."),
+    th.Property("request_timeout", th.IntegerType(minimum=1, maximum=3600), default=60,
+                title="Request timeout", description="Seconds to wait for one HTTP response."),
+    th.Property("max_retries", th.IntegerType(minimum=0, maximum=20), default=8,
+                title="Max retries",
+                description="Retries of a request that failed transiently (429, 5xx, timeouts)."),
+    th.Property("tixngo", tixngo_settings.SECTION, title="TIXNGO",
+                description="TIXNGO ticket status logs; omit to skip the source."),
+    th.Property("akana", akana_settings.SECTION, title="Akana",
+                description="Akana API Platform transaction logs; omit to skip the source."),
+    th.Property("socialboards", socialboards_settings.SECTION, title="Socialboards",
+                description="Socialboards tickets and ticket logs; omit to skip the source."),
+    th.Property("huawei", huawei_settings.SECTION, title="Huawei Cloud",
+                description="Huawei Cloud cases and case operation logs; omit to skip the source."),
+)
+
+
+def secret_setting_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths of every setting the schema marks secret (``writeOnly``/``secret``)."""
+    paths: list[tuple[str, ...]] = []
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("secret") or prop.get("writeOnly"):
+            paths.append((*prefix, name))
+        if "properties" in prop:
+            paths.extend(secret_setting_paths(prop, (*prefix, name)))
+    return paths
+
+
+class TapTicketLogs(Tap):
+    """Ticket and transaction logs from TIXNGO, Akana, Socialboards and Huawei Cloud."""
+
+    name = "tap-ticketlogs"
+    config_jsonschema = SETTINGS.to_dict()
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [*Tap.capabilities, TapCapabilities.TEST]
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # Replaces the SDK's validation (one log line per schema error) by ours: the first
+        # problem, in one line that names the setting. Secrets are registered first, so no
+        # line logged from here on can carry them.
+        REDACTOR.add(*secret_values(self.config, secret_setting_paths(self.config_jsonschema)))
+        install_log_redaction()
+        if raise_errors:
+            validate_config(self.config, self.config_jsonschema)
+        return []
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        return [
+            stream_type(tap=self)
+            for section in SOURCE_SECTIONS
+            if self.config.get(section)
+            for stream_type in SOURCE_STREAMS[section]
+        ]

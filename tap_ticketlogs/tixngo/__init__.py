@@ -1,0 +1,1 @@
+"""TIXNGO ticket status logs (Reporting domain)."""
