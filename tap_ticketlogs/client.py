@@ -20,6 +20,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 TToken = TypeVar("TToken")
+# (partition context items, window start, window end): one unit of concurrent work.
+WindowKey = tuple[tuple[tuple[str, Any], ...], dt.datetime, dt.datetime]
 
 # Longest piece of a response body quoted in an error line.
 _BODY_EXCERPT_CHARS = 200
@@ -117,6 +120,15 @@ class TicketLogsStream(RESTStream[TToken]):
     retry_max_seconds: ClassVar[float] = 60.0
 
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
+
+    @override
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        # One connection per concurrent request, reused across pages and windows.
+        pool = int(self.config.get("max_concurrency", 8))
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
+        self.requests_session.mount("https://", adapter)
+        self.requests_session.mount("http://", adapter)
 
     @property
     def source_config(self) -> Mapping[str, Any]:
@@ -296,35 +308,68 @@ class WindowedStream(TicketLogsStream[TToken]):
     The bookmark does not depend on the records' own timestamp fields.
     """
 
+    _run_end: dt.datetime | None = None
+    _prefetcher: Prefetcher[WindowKey, list[dict[str, Any]]] | None = None
+
     @property
     def window_width(self) -> dt.timedelta:
         return dt.timedelta(hours=float(self.source_config.get("window_hours", 24)))
 
     def extraction_end(self) -> dt.datetime:
-        """Upper bound of this run: ``end_date`` or now minus the lag, never the future."""
-        lagged_now = utc_now() - dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-        end_date = self.config.get("end_date")
-        if end_date:
-            return min(parse_datetime(end_date), lagged_now)
-        return lagged_now
+        """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
+
+        Fixed at first use, so every partition of one run ends at the same instant.
+        """
+        if self._run_end is None:
+            lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
+            end = utc_now() - lag
+            if self.config.get("end_date"):
+                end = min(parse_datetime(self.config["end_date"]), end)
+            self._run_end = end
+        return self._run_end
+
+    def bookmark(self, context: Context | None) -> dt.datetime:
+        """Where a partition resumes: its bookmark, or ``start_date``, whichever is later."""
+        start = parse_datetime(self.config["start_date"])
+        state = self.get_context_state(context)
+        if state.get("replication_key") == self.replication_key and state.get(
+            "replication_key_value"
+        ):
+            start = max(start, parse_datetime(state["replication_key_value"]))
+        return start
 
     def windows(self, context: Context | None) -> list[tuple[dt.datetime, dt.datetime]]:
         """The windows this run reads for a partition, oldest first."""
-        start = self.get_starting_timestamp(context)
-        if start is None:
-            start = parse_datetime(self.config["start_date"])
-        return list(iter_windows(start.astimezone(dt.timezone.utc), self.extraction_end(), self.window_width))
+        return list(iter_windows(self.bookmark(context), self.extraction_end(), self.window_width))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        prefetcher = self._window_prefetcher()
         for window_start, window_end in self.windows(context):
-            window_context = {
-                **(context or {}),
-                WINDOW_START: to_rfc3339(window_start),
-                WINDOW_END: to_rfc3339(window_end),
-            }
-            yield from self.request_records(window_context)
+            yield from prefetcher.take(_window_key(context, window_start, window_end))
             self.checkpoint(context, window_end)
+
+    def _window_prefetcher(self) -> Prefetcher[WindowKey, list[dict[str, Any]]]:
+        """One prefetcher per run, planned with every window of every partition, in order."""
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(
+                self._fetch_window, max_workers=int(self.config.get("max_concurrency", 8))
+            )
+            self._prefetcher.plan(
+                _window_key(partition, start, end)
+                for partition in (self.partitions or [None])
+                for start, end in self.windows(partition)
+            )
+        return self._prefetcher
+
+    def _fetch_window(self, key: WindowKey) -> list[dict[str, Any]]:
+        partition_items, window_start, window_end = key
+        window_context = {
+            **dict(partition_items),
+            WINDOW_START: to_rfc3339(window_start),
+            WINDOW_END: to_rfc3339(window_end),
+        }
+        return list(self.request_records(window_context))
 
     def checkpoint(self, context: Context | None, window_end: dt.datetime) -> None:
         """Record that every entry before ``window_end`` has been emitted, and say so."""
@@ -342,3 +387,60 @@ class WindowedStream(TicketLogsStream[TToken]):
         # past entries of a window that is still being read.
         return
 
+
+def _window_key(
+    context: Context | None, window_start: dt.datetime, window_end: dt.datetime
+) -> WindowKey:
+    return (tuple(sorted((context or {}).items())), window_start, window_end)
+
+
+class PrefetchingParentStream(TicketLogsStream[TToken]):
+    """A parent (tickets, cases) whose children's logs are fetched concurrently.
+
+    The parent list is read first; then every selected child stream is told which contexts
+    it will be synced with, in order, so their requests run ahead on a thread pool while
+    the SDK syncs one child context after the other.
+    """
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # Child contexts are built from the raw records here and from the post-processed
+        # ones by the SDK: get_child_context must give the same answer for both.
+        parents = list(self.request_records(context))
+        for child in self.child_streams:
+            if isinstance(child, PrefetchedChildStream) and child.selected:
+                child.plan(
+                    child_context
+                    for parent in parents
+                    for child_context in self.generate_child_contexts(parent, context)
+                )
+        yield from parents
+
+
+class PrefetchedChildStream(TicketLogsStream[TToken]):
+    """A child stream whose per-parent fetches the parent planned ahead of time.
+
+    ``fetch_partition`` returns the records of one parent context; it runs on worker
+    threads, so it must not touch stream state (bookmarks are advanced by the SDK loop).
+    """
+
+    _prefetcher: Prefetcher[tuple[tuple[str, Any], ...], list[dict[str, Any]]] | None = None
+
+    def plan(self, contexts: Iterable[Context]) -> None:
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(
+                lambda key: self.fetch_partition(dict(key)),
+                max_workers=int(self.config.get("max_concurrency", 8)),
+            )
+        self._prefetcher.plan(tuple(sorted(ctx.items())) for ctx in contexts)
+
+    def fetch_partition(self, context: Context) -> list[dict[str, Any]]:
+        """All records of one parent context (override to skip or filter)."""
+        return list(self.request_records(context))
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        assert context is not None  # a child is always synced for one parent
+        if self._prefetcher is None:
+            return self.fetch_partition(context)
+        return self._prefetcher.take(tuple(sorted(context.items())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap
@@ -9,22 +10,18 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
-from tap_ticketlogs import akana, huawei, socialboards, tixngo  # noqa: F401 - settings packages
 from tap_ticketlogs.akana import settings as akana_settings
 from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.socialboards import settings as socialboards_settings
 from tap_ticketlogs.tixngo import settings as tixngo_settings
-from tap_ticketlogs.tixngo.streams import TixngoTicketStatusLogsStream
 
-# Streams of each source, discovered only when its config section is present.
-SOURCE_STREAMS: dict[str, tuple[type[Stream], ...]] = {
-    "tixngo": (TixngoTicketStatusLogsStream,),
-    "akana": (),
-    "socialboards": (),
-    "huawei": (),
-}
+
+def source_stream_types(section: str) -> tuple[type[Stream], ...]:
+    """The stream classes of a source: ``tap_ticketlogs.<section>.streams.STREAM_TYPES``."""
+    module = importlib.import_module(f"tap_ticketlogs.{section}.streams")
+    return tuple(module.STREAM_TYPES)
 
 SETTINGS = th.PropertiesList(
     th.Property("start_date", th.DateTimeType, required=True, title="Start date",
@@ -87,5 +84,5 @@ class TapTicketLogs(Tap):
             stream_type(tap=self)
             for section in SOURCE_SECTIONS
             if self.config.get(section)
-            for stream_type in SOURCE_STREAMS[section]
+            for stream_type in source_stream_types(section)
         ]

@@ -29,7 +29,11 @@ def parse_datetime(value: str | dt.datetime, *, default_tz: str | dt.tzinfo = "U
     if parsed.tzinfo is None:
         tz = pendulum.timezone(default_tz) if isinstance(default_tz, str) else default_tz
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    utc = parsed.astimezone(UTC)
+    # A plain datetime: pendulum's own arithmetic drops a stdlib tzinfo (naive results).
+    return dt.datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC
+    )
 
 
 def to_rfc3339(value: dt.datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import re
@@ -91,9 +92,14 @@ class Route:
 
 
 class VendorAPI:
-    """A simulated vendor: its routes, its records and the tap config that reaches it."""
+    """A simulated vendor: its routes, its records and the tap config that reaches it.
+
+    ``start``/``until`` bound the times of the records it holds; ``append`` moves ``until``.
+    """
 
     name: str
+    start: dt.datetime
+    until: dt.datetime
 
     def routes(self) -> list[Route]:
         raise NotImplementedError

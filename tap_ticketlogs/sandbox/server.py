@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import datetime as dt
 import json
 import sys
@@ -15,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from tap_ticketlogs.sandbox.core import FAULT_PROFILES, FaultInjector, Request, Response, VendorAPI
-from tap_ticketlogs.sandbox.tixngo import TixngoAPI
 
-# name -> factory(seed, records): every simulated vendor the sandbox serves.
-VENDORS: dict[str, Callable[[int, int], VendorAPI]] = {
-    "tixngo": lambda seed, records: TixngoAPI(seed=seed, records=records),
-}
+# Every simulated vendor: module tap_ticketlogs.sandbox.<name> with create_api(seed, records).
+VENDOR_NAMES = ("tixngo", "akana", "socialboards", "huawei")
+
+
+def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
+    factories: dict[str, Callable[[int, int], VendorAPI]] = {}
+    for name in VENDOR_NAMES:
+        module_name = f"tap_ticketlogs.sandbox.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            factories[name] = importlib.import_module(module_name).create_api
+    return factories
 DEFAULT_RECORDS = 2_000
 
 
@@ -40,7 +48,7 @@ class Sandbox:
     ) -> None:
         self.vendors: dict[str, VendorAPI] = {
             name: factory(seed, records)
-            for name, factory in VENDORS.items()
+            for name, factory in vendor_factories().items()
             if vendors is None or name in vendors
         }
         self.routes = [route for vendor in self.vendors.values() for route in vendor.routes()]
@@ -74,8 +82,8 @@ class Sandbox:
 
     def tap_config(self) -> dict[str, Any]:
         """A ready tap config whose sections point at this sandbox."""
-        start = min(getattr(vendor, "start") for vendor in self.vendors.values())  # noqa: B009
-        until = max(getattr(vendor, "until") for vendor in self.vendors.values())  # noqa: B009
+        start = min(vendor.start for vendor in self.vendors.values())
+        until = max(vendor.until for vendor in self.vendors.values())
         config: dict[str, Any] = {
             "start_date": _rfc3339(start),
             "end_date": _rfc3339(until),

@@ -197,3 +197,8 @@ def _decode_key(key: str | None) -> int:
 
 def _bad_request(message: str) -> Response:
     return Response.json(400, {"message": message})
+
+
+def create_api(seed: int, records: int) -> TixngoAPI:
+    """The sandbox's entry point for this vendor."""
+    return TixngoAPI(seed=seed, records=records)

@@ -122,3 +122,6 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
                 row[field] = normalise(row[field])
         row["mobile_app_id"] = app_id
         return row
+
+
+STREAM_TYPES = (TixngoTicketStatusLogsStream,)

@@ -1,0 +1,83 @@
+"""Running the tap in-process or as a command, and reading its Singer output."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tap_ticketlogs.tap import TapTicketLogs
+
+TAP_COMMAND = str(Path(sys.executable).with_name("tap-ticketlogs"))
+
+
+@dataclass
+class TapOutput:
+    """The Singer messages one run wrote, by type."""
+
+    messages: list[dict[str, Any]]
+
+    @classmethod
+    def parse(cls, text: str) -> TapOutput:
+        return cls([json.loads(line) for line in text.splitlines() if line.strip()])
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        return self.states[-1]
+
+    def schema(self, stream: str) -> dict[str, Any]:
+        return next(m for m in self.messages if m["type"] == "SCHEMA" and m["stream"] == stream)
+
+
+def run_tap(
+    config: Mapping[str, Any],
+    *,
+    state: Mapping[str, Any] | None = None,
+    catalog: Mapping[str, Any] | None = None,
+) -> TapOutput:
+    """Sync in this process and return what went to stdout."""
+    tap = TapTicketLogs(
+        config=dict(config), state=dict(state) if state else None, catalog=dict(catalog) if catalog else None
+    )
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        tap.sync_all()
+    return TapOutput.parse(buffer.getvalue())
+
+
+def run_cli(
+    *args: str, config: Mapping[str, Any] | None = None, tmp_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``tap-ticketlogs`` command, with ``config`` written to a file if given."""
+    command = [TAP_COMMAND, *args]
+    if config is not None:
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        command += ["--config", str(config_path)]
+    return subprocess.run(  # noqa: S603 - our own command
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines the CLI reports as errors (its own one-line format)."""
+    return [line for line in stderr.splitlines() if line.startswith("tap-ticketlogs: error:")]

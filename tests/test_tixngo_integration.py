@@ -1,0 +1,218 @@
+"""TIXNGO against the sandbox: exactly once, filters, auth, incremental state, faults."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tap_ticketlogs.records import log_key
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sandbox.tixngo import API_KEY, EMAIL, MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.timeutil import parse_datetime
+from tests.helpers import error_lines, run_cli, run_tap
+
+STREAM = "tixngo_ticket_status_logs"
+PATH_LABEL = "GET /organizer/report/ticket-status-logs"
+
+
+def tixngo_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
+    config = sandbox.tap_config()
+    config["tixngo"].update(section)
+    return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", "tixngo")}
+
+
+def truth_keys(api: TixngoAPI, start: dt.datetime, end: dt.datetime, request: Any = None) -> list[str]:
+    return [
+        log_key(entry, app)
+        for app in MOBILE_APPS
+        for entry in api.matching(app, start, end, request)
+    ]
+
+
+def api_of(sandbox: Sandbox) -> TixngoAPI:
+    api = sandbox.vendors["tixngo"]
+    assert isinstance(api, TixngoAPI)
+    return api
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize("page_size", [7, 10_000])
+def test_every_entry_arrives_exactly_once(sandbox: Sandbox, concurrency: int, page_size: int) -> None:
+    config = tixngo_config(sandbox, page_size=page_size, window_hours=30)
+    config["max_concurrency"] = concurrency
+    output = run_tap(config)
+
+    records = output.records(STREAM)
+    emitted = [record["log_key"] for record in records]
+    api = api_of(sandbox)
+    expected = truth_keys(api, api.start, api.until)
+    assert len(expected) == 600
+    assert len(emitted) == len(set(emitted)), "an entry was emitted twice"
+    assert set(emitted) == set(expected)
+    # Paging really happened across page and window boundaries.
+    served = sandbox.stats()["requests"][PATH_LABEL]["200"]
+    windows = len(MOBILE_APPS) * 24  # 24 windows of 30 h per app
+    assert served > windows if page_size < 600 / windows else served == windows
+    for record in records:
+        assert record["mobile_app_id"] in MOBILE_APPS
+        assert record["actionDate"].endswith("Z")
+        assert "deviceOs" in record  # a field the schema does not name is kept
+
+
+def test_times_are_normalised_to_utc(sandbox: Sandbox) -> None:
+    output = run_tap(tixngo_config(sandbox))
+    api = api_of(sandbox)
+    truth = {
+        log_key(entry, app): when for app in MOBILE_APPS for when, entry in api.entries[app]
+    }
+    for record in output.records(STREAM):
+        assert parse_datetime(record["actionDate"]) == truth[record["log_key"]]
+
+
+def test_second_run_with_state_requests_only_newer_windows(sandbox: Sandbox) -> None:
+    config = tixngo_config(sandbox)
+    first = run_tap(config)
+    state = first.final_state
+    bookmarks = state["bookmarks"][STREAM]["partitions"]
+    assert {p["context"]["mobile_app_id"] for p in bookmarks} == set(MOBILE_APPS)
+    assert {p["replication_key_value"] for p in bookmarks} == {config["end_date"]}
+
+    requests_before = sandbox.stats()["requests"][PATH_LABEL]["200"]
+    again = run_tap(config, state=state)
+    assert again.records(STREAM) == []
+    assert sandbox.stats()["requests"][PATH_LABEL]["200"] == requests_before
+
+    api = api_of(sandbox)
+    old_until = api.until
+    api.append(90)
+    config["end_date"] = api.until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    newer = run_tap(config, state=state)
+    emitted = [record["log_key"] for record in newer.records(STREAM)]
+    assert sorted(emitted) == sorted(truth_keys(api, old_until, api.until))
+    assert len(emitted) == 90
+    # One day of new data in 24 h windows: one window per app.
+    assert sandbox.stats()["requests"][PATH_LABEL]["200"] == requests_before + len(MOBILE_APPS)
+
+
+def test_resuming_from_a_mid_run_state_loses_nothing(sandbox: Sandbox) -> None:
+    config = tixngo_config(sandbox, window_hours=72)
+    full = run_tap(config)
+    # Replay as if killed right after the fifth STATE message.
+    messages = full.messages
+    state_positions = [i for i, m in enumerate(messages) if m["type"] == "STATE"]
+    cut = state_positions[4]
+    before = {m["record"]["log_key"] for m in messages[:cut] if m["type"] == "RECORD"}
+    resumed = run_tap(config, state=messages[cut]["value"])
+    after = {record["log_key"] for record in resumed.records(STREAM)}
+    everything = {record["log_key"] for record in full.records(STREAM)}
+    assert before | after == everything
+    assert before.isdisjoint(after), "a window before the bookmark was read again"
+
+
+def test_filters_are_sent_as_the_api_expects(sandbox: Sandbox) -> None:
+    config = tixngo_config(
+        sandbox,
+        action_names=["Download", "Scan"],
+        to_statuses=["DOWNLOADED", "SCANNED"],
+        actor="MOBILE_APP",
+    )
+    output = run_tap(config)
+    records = output.records(STREAM)
+    assert records
+    assert {r["actionName"] for r in records} == {"Download"}  # Scan is done by ACCESS_CONTROL
+    api = api_of(sandbox)
+    expected = [
+        log_key(entry, app)
+        for app in MOBILE_APPS
+        for _, entry in api.entries[app]
+        if entry["actionName"] in ("Download", "Scan")
+        and entry["toStatus"] in ("DOWNLOADED", "SCANNED")
+        and entry["actor"] == "MOBILE_APP"
+    ]
+    assert sorted(r["log_key"] for r in records) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"auth_scheme": "bearer"},
+        {"auth_scheme": "header", "auth_header": "X-Api-Key"},
+        {"auth_scheme": "basic", "email": EMAIL},
+    ],
+)
+def test_auth_schemes(sandbox: Sandbox, section: dict[str, str]) -> None:
+    output = run_tap(tixngo_config(sandbox, **section))
+    assert len(output.records(STREAM)) == 600
+
+
+def test_rejected_key_is_one_line_without_the_key(sandbox: Sandbox, tmp_path: Any) -> None:
+    wrong = "wrong-key-0123456789"
+    result = run_cli(config=tixngo_config(sandbox, api_key=wrong), tmp_path=tmp_path)
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1
+    assert "TIXNGO" in lines[0]
+    assert "HTTP 401" in lines[0]
+    assert "rejected the credentials" in lines[0]
+    assert "mobile_app_id=app-worldcup-2026" in lines[0]
+    assert wrong not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_mobile_app_names_the_partition(sandbox: Sandbox, tmp_path: Any) -> None:
+    config = tixngo_config(sandbox, mobile_app_ids=["app-does-not-exist"])
+    result = run_cli(config=config, tmp_path=tmp_path)
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "mobile_app_id=app-does-not-exist" in line
+    assert "HTTP 404" in line
+    assert "from=2026-01-01T00:00:00Z" in line
+
+
+def test_transient_faults_are_retried_without_loss() -> None:
+    with Sandbox(seed=11, records=600, faults="flaky") as sandbox:
+        config = tixngo_config(sandbox, page_size=25)
+        config["max_concurrency"] = 4
+        output = run_tap(config)
+        emitted = [record["log_key"] for record in output.records(STREAM)]
+        api = api_of(sandbox)
+        assert len(emitted) == len(set(emitted)) == 600
+        assert set(emitted) == set(truth_keys(api, api.start, api.until))
+        statuses = sandbox.stats()["requests"][PATH_LABEL]
+        assert statuses.get("503", 0) + statuses.get("429", 0) > 0  # faults were served
+
+
+def test_persistent_outage_gives_up_with_one_line(tmp_path: Any) -> None:
+    with Sandbox(seed=3, records=30, faults="outage") as sandbox:
+        config = tixngo_config(sandbox)
+        config["max_retries"] = 1
+        result = run_cli(config=config, tmp_path=tmp_path)
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "HTTP 503" in line
+    assert "gave up after 2 attempts" in line
+    assert "mobile_app_id=" in line
+
+
+def test_window_never_reaches_into_the_future(sandbox: Sandbox) -> None:
+    config = tixngo_config(sandbox)
+    config["end_date"] = "2999-01-01T00:00:00Z"
+    config["start_date"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=30)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    config["lag_minutes"] = 60
+    output = run_tap(config)
+    latest = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=59)
+    for partition in output.final_state["bookmarks"][STREAM]["partitions"]:
+        assert parse_datetime(partition["replication_key_value"]) <= latest
+
+
+def test_state_is_not_mutated_by_the_run(sandbox: Sandbox) -> None:
+    config = tixngo_config(sandbox)
+    state = run_tap(config).final_state
+    snapshot = copy.deepcopy(state)
+    run_tap(config, state=state)
+    assert snapshot["bookmarks"][STREAM]["partitions"][0]["replication_key_value"] == config["end_date"]
