@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 import simplejson
@@ -122,7 +123,7 @@ class TicketLogsStream(RESTStream[TToken]):
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
 
     @override
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # One connection per concurrent request, reused across pages and windows.
         pool = int(self.config.get("max_concurrency", 8))
@@ -156,7 +157,7 @@ class TicketLogsStream(RESTStream[TToken]):
         return int(self.config.get("max_retries", 8)) + 1
 
     @override
-    def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """Exponential delays, or the server's ``Retry-After`` when it gives one."""
         attempt = 0
         exception = yield 0.0  # primed by backoff before the first failure
@@ -201,7 +202,9 @@ class TicketLogsStream(RESTStream[TToken]):
         """Retry as the SDK does, then turn any final failure into one clear line."""
         retrying = super().request_decorator(func)
 
-        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        def send(
+            prepared_request: requests.PreparedRequest, context: Context | None
+        ) -> requests.Response:
             try:
                 return retrying(prepared_request, context)
             except RejectedResponseError as exc:
@@ -241,14 +244,9 @@ class TicketLogsStream(RESTStream[TToken]):
         """Name the partition and the request's window/page for an error line."""
         parts = [f"{key}={value}" for key, value in (context or {}).items()]
         if self.described_params and request.url:
-            query = requests.utils.urlparse(request.url).query
-            params = dict(
-                pair.split("=", 1) for pair in query.split("&") if "=" in pair
-            )
+            params = parse_qs(urlsplit(request.url).query)
             parts.extend(
-                f"{name}={requests.utils.unquote(params[name])}"
-                for name in self.described_params
-                if name in params
+                f"{name}={params[name][0]}" for name in self.described_params if name in params
             )
         return ", ".join(parts) or None
 
@@ -357,8 +355,8 @@ class WindowedStream(TicketLogsStream[TToken]):
             )
             self._prefetcher.plan(
                 _window_key(partition, start, end)
-                for partition in (self.partitions or [None])
-                for start, end in self.windows(partition)
+                for partition in self.partitions or [{}]
+                for start, end in self.windows(partition or None)
             )
         return self._prefetcher
 
@@ -413,6 +411,7 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
                     child_context
                     for parent in parents
                     for child_context in self.generate_child_contexts(parent, context)
+                    if child_context is not None
                 )
         yield from parents
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 from jsonschema import Draft7Validator, ValidationError
@@ -43,7 +43,7 @@ def _describe_schema_error(error: ValidationError) -> str:
         setting = f"{path}.{missing}" if path else missing
         return f"setting '{setting}' is required"
     if error.validator == "enum":
-        allowed = ", ".join(repr(value) for value in error.validator_value)
+        allowed = ", ".join(repr(value) for value in cast("list[Any]", error.validator_value))
         return f"setting '{path}' must be one of {allowed}, not {error.instance!r}"
     # Other messages quote the offending value: fine, secrets are strings without limits.
     return f"setting '{path}' is invalid: {error.message}"
@@ -83,7 +83,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _require_one_of(section_name: str, section: Mapping[str, Any], *options: tuple[str, ...]) -> None:
+def _require_one_of(
+    section_name: str, section: Mapping[str, Any], *options: tuple[str, ...]
+) -> None:
     if any(all(section.get(key) for key in option) for option in options):
         return
     choices = " or ".join("+".join(f"{section_name}.{key}" for key in option) for option in options)

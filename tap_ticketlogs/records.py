@@ -11,7 +11,8 @@ import simplejson
 
 def canonical_json(value: Any) -> str:  # noqa: ANN401 - any JSON value
     """Serialise a JSON value the same way every time (sorted keys, no spaces)."""
-    return simplejson.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    text: str = simplejson.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return text
 
 
 def log_key(record: Mapping[str, Any], partition_id: object) -> str:

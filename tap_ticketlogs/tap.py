@@ -23,33 +23,79 @@ def source_stream_types(section: str) -> tuple[type[Stream], ...]:
     module = importlib.import_module(f"tap_ticketlogs.{section}.streams")
     return tuple(module.STREAM_TYPES)
 
+
 SETTINGS = th.PropertiesList(
-    th.Property("start_date", th.DateTimeType, required=True, title="Start date",
-                description="First run extracts logs from this date-time (ISO-8601) on."),
-    th.Property("end_date", th.DateTimeType, title="End date",
-                description="Optional upper bound; default: now minus lag_minutes."),
-    th.Property("lag_minutes", th.NumberType(minimum=0), default=15, title="Lag minutes",
-                description="Never read closer to now than this, so late-arriving logs are not skipped."),
-    th.Property("max_concurrency", th.IntegerType(minimum=1, maximum=64), default=8,
-                title="Max concurrency",
-                description="Concurrent requests across partitions and windows."),
-    th.Property("request_timeout", th.IntegerType(minimum=1, maximum=3600), default=60,
-                title="Request timeout", description="Seconds to wait for one HTTP response."),
-    th.Property("max_retries", th.IntegerType(minimum=0, maximum=20), default=8,
-                title="Max retries",
-                description="Retries of a request that failed transiently (429, 5xx, timeouts)."),
-    th.Property("tixngo", tixngo_settings.SECTION, title="TIXNGO",
-                description="TIXNGO ticket status logs; omit to skip the source."),
-    th.Property("akana", akana_settings.SECTION, title="Akana",
-                description="Akana API Platform transaction logs; omit to skip the source."),
-    th.Property("socialboards", socialboards_settings.SECTION, title="Socialboards",
-                description="Socialboards tickets and ticket logs; omit to skip the source."),
-    th.Property("huawei", huawei_settings.SECTION, title="Huawei Cloud",
-                description="Huawei Cloud cases and case operation logs; omit to skip the source."),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        required=True,
+        title="Start date",
+        description="First run extracts logs from this date-time (ISO-8601) on.",
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description="Optional upper bound; default: now minus lag_minutes.",
+    ),
+    th.Property(
+        "lag_minutes",
+        th.NumberType(minimum=0),
+        default=15,
+        title="Lag minutes",
+        description="Never read closer to now than this, so late-arriving logs are not skipped.",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=64),
+        default=8,
+        title="Max concurrency",
+        description="Concurrent requests across partitions and windows.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType(minimum=1, maximum=3600),
+        default=60,
+        title="Request timeout",
+        description="Seconds to wait for one HTTP response.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0, maximum=20),
+        default=8,
+        title="Max retries",
+        description="Retries of a request that failed transiently (429, 5xx, timeouts).",
+    ),
+    th.Property(
+        "tixngo",
+        tixngo_settings.SECTION,
+        title="TIXNGO",
+        description="TIXNGO ticket status logs; omit to skip the source.",
+    ),
+    th.Property(
+        "akana",
+        akana_settings.SECTION,
+        title="Akana",
+        description="Akana API Platform transaction logs; omit to skip the source.",
+    ),
+    th.Property(
+        "socialboards",
+        socialboards_settings.SECTION,
+        title="Socialboards",
+        description="Socialboards tickets and ticket logs; omit to skip the source.",
+    ),
+    th.Property(
+        "huawei",
+        huawei_settings.SECTION,
+        title="Huawei Cloud",
+        description="Huawei Cloud cases and case operation logs; omit to skip the source.",
+    ),
 )
 
 
-def secret_setting_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def secret_setting_paths(
+    schema: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
     """Paths of every setting the schema marks secret (``writeOnly``/``secret``)."""
     paths: list[tuple[str, ...]] = []
     for name, prop in schema.get("properties", {}).items():

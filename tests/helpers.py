@@ -29,7 +29,9 @@ class TapOutput:
         return cls([json.loads(line) for line in text.splitlines() if line.strip()])
 
     def records(self, stream: str) -> list[dict[str, Any]]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def states(self) -> list[dict[str, Any]]:
@@ -51,7 +53,9 @@ def run_tap(
 ) -> TapOutput:
     """Sync in this process and return what went to stdout."""
     tap = TapTicketLogs(
-        config=dict(config), state=dict(state) if state else None, catalog=dict(catalog) if catalog else None
+        config=dict(config),
+        state=dict(state) if state else None,
+        catalog=dict(catalog) if catalog else None,
     )
     buffer = io.StringIO()
     with redirect_stdout(buffer):
@@ -60,7 +64,10 @@ def run_tap(
 
 
 def run_cli(
-    *args: str, config: Mapping[str, Any] | None = None, tmp_path: Path, env: Mapping[str, str] | None = None
+    *args: str,
+    config: Mapping[str, Any] | None = None,
+    tmp_path: Path,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the ``tap-ticketlogs`` command, with ``config`` written to a file if given."""
     command = [TAP_COMMAND, *args]
@@ -68,7 +75,7 @@ def run_cli(
         config_path = tmp_path / "config.json"
         config_path.write_text(json.dumps(config))
         command += ["--config", str(config_path)]
-    return subprocess.run(  # noqa: S603 - our own command
+    return subprocess.run(
         command,
         capture_output=True,
         text=True,

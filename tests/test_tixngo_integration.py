@@ -10,7 +10,7 @@ import pytest
 
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import API_KEY, EMAIL, MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import error_lines, run_cli, run_tap
 
@@ -24,7 +24,9 @@ def tixngo_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
     return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", "tixngo")}
 
 
-def truth_keys(api: TixngoAPI, start: dt.datetime, end: dt.datetime, request: Any = None) -> list[str]:
+def truth_keys(
+    api: TixngoAPI, start: dt.datetime, end: dt.datetime, request: Any = None
+) -> list[str]:
     return [
         log_key(entry, app)
         for app in MOBILE_APPS
@@ -40,7 +42,9 @@ def api_of(sandbox: Sandbox) -> TixngoAPI:
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 @pytest.mark.parametrize("page_size", [7, 10_000])
-def test_every_entry_arrives_exactly_once(sandbox: Sandbox, concurrency: int, page_size: int) -> None:
+def test_every_entry_arrives_exactly_once(
+    sandbox: Sandbox, concurrency: int, page_size: int
+) -> None:
     config = tixngo_config(sandbox, page_size=page_size, window_hours=30)
     config["max_concurrency"] = concurrency
     output = run_tap(config)
@@ -65,9 +69,7 @@ def test_every_entry_arrives_exactly_once(sandbox: Sandbox, concurrency: int, pa
 def test_times_are_normalised_to_utc(sandbox: Sandbox) -> None:
     output = run_tap(tixngo_config(sandbox))
     api = api_of(sandbox)
-    truth = {
-        log_key(entry, app): when for app in MOBILE_APPS for when, entry in api.entries[app]
-    }
+    truth = {log_key(entry, app): when for app in MOBILE_APPS for when, entry in api.entries[app]}
     for record in output.records(STREAM):
         assert parse_datetime(record["actionDate"]) == truth[record["log_key"]]
 
@@ -215,4 +217,7 @@ def test_state_is_not_mutated_by_the_run(sandbox: Sandbox) -> None:
     state = run_tap(config).final_state
     snapshot = copy.deepcopy(state)
     run_tap(config, state=state)
-    assert snapshot["bookmarks"][STREAM]["partitions"][0]["replication_key_value"] == config["end_date"]
+    assert (
+        snapshot["bookmarks"][STREAM]["partitions"][0]["replication_key_value"]
+        == config["end_date"]
+    )

@@ -140,16 +140,21 @@ class FaultInjector:
         """The fault to serve instead of the next API response, if any."""
         self._count += 1
         if self.profile == "outage":
-            return Response.json(503, {"message": "service unavailable"})
+            return _FAULTS["503"]()
         if self.profile == "rate-limited" and self._count % 3 == 0:
             return Response.json(429, {"message": "too many requests"}, {"Retry-After": "1"})
         if self.profile != "flaky" or self._random.random() > 1 / 6:
             return None
-        kind = self._random.choice(("503", "429", "truncated", "html"))
-        if kind == "503":
-            return Response.json(503, {"message": "service unavailable"})
-        if kind == "429":
-            return Response.json(429, {"message": "slow down"}, {"Retry-After": "0"})
-        if kind == "truncated":
-            return Response(200, b'{"result": [{"ticketId": "T-', {"Content-Type": "application/json"})
-        return Response(200, b"<html><body>Gateway timeout</body></html>", {"Content-Type": "text/html"})
+        return _FAULTS[self._random.choice(sorted(_FAULTS))]()
+
+
+_FAULTS: dict[str, Callable[[], Response]] = {
+    "503": lambda: Response.json(503, {"message": "service unavailable"}),
+    "429": lambda: Response.json(429, {"message": "slow down"}, {"Retry-After": "0"}),
+    "truncated": lambda: Response(
+        200, b'{"result": [{"ticketId": "T-', {"Content-Type": "application/json"}
+    ),
+    "html": lambda: Response(
+        200, b"<html><body>Gateway timeout</body></html>", {"Content-Type": "text/html"}
+    ),
+}

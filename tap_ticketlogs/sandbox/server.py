@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import importlib.util
-import datetime as dt
 import json
 import sys
 import threading
@@ -15,6 +15,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from typing_extensions import override
 
 from tap_ticketlogs.sandbox.core import FAULT_PROFILES, FaultInjector, Request, Response, VendorAPI
 
@@ -29,6 +31,8 @@ def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
         if importlib.util.find_spec(module_name) is not None:
             factories[name] = importlib.import_module(module_name).create_api
     return factories
+
+
 DEFAULT_RECORDS = 2_000
 
 
@@ -63,7 +67,8 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host_text}:{port}"
 
     def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -155,7 +160,8 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         do_GET = _serve  # noqa: N815 - http.server's naming
         do_POST = _serve  # noqa: N815
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
+        @override
+        def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: /_sandbox/stats counts requests
 
     return SandboxHandler
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.write_config:
         args.write_config.write_text(json.dumps(sandbox.tap_config(), indent=2) + "\n")
-    print(sandbox.base_url, flush=True)  # noqa: T201 - the documented output
+    print(sandbox.base_url, flush=True)
     try:
         sandbox.httpd.serve_forever()
     except KeyboardInterrupt:

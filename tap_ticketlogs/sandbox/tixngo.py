@@ -68,7 +68,9 @@ class TixngoAPI(VendorAPI):
             from_status, to_status, actor = ACTIONS[action]
             owner = f"user-{self._random.randrange(1, 400):04d}"
             new_owner = (
-                f"user-{self._random.randrange(1, 400):04d}" if action == "Accept transfer" else owner
+                f"user-{self._random.randrange(1, 400):04d}"
+                if action == "Accept transfer"
+                else owner
             )
             entry = {
                 "ticketId": f"TKT-{self._serial:08d}",
@@ -105,7 +107,9 @@ class TixngoAPI(VendorAPI):
         self._generate(count, start, self.until)
         return self.record_counts()
 
-    def matching(self, app: str, start: dt.datetime, end: dt.datetime, request: Request | None = None) -> list[dict[str, Any]]:
+    def matching(
+        self, app: str, start: dt.datetime, end: dt.datetime, request: Request | None = None
+    ) -> list[dict[str, Any]]:
         """Entries of ``app`` with ``start <= time < end`` that pass the request's filters."""
         return [
             entry
@@ -140,7 +144,7 @@ class TixngoAPI(VendorAPI):
             style = (offset // limit + self._seed) % 3
             if style == 1:
                 pagination["nextPageKey"] = None
-            elif style == 2:  # noqa: PLR2004
+            elif style == 2:
                 pagination["nextPageKey"] = ""
         return Response.json(200, {"pagination": pagination, "result": page})
 

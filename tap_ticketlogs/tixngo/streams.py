@@ -23,9 +23,15 @@ from tap_ticketlogs.tixngo.pagination import NextPageKeyPaginator
 DATETIME_FIELDS = ("actionDate", "createdAt", "updatedAt")
 
 SCHEMA = th.PropertiesList(
-    th.Property("log_key", th.StringType, required=True,
-                description="Stable key: sha256 of the API id (or of the whole entry) and the app."),
-    th.Property("mobile_app_id", th.StringType, required=True, description="Partition: the mobile app."),
+    th.Property(
+        "log_key",
+        th.StringType,
+        required=True,
+        description="Stable key: sha256 of the API id (or of the whole entry) and the app.",
+    ),
+    th.Property(
+        "mobile_app_id", th.StringType, required=True, description="Partition: the mobile app."
+    ),
     th.Property("id", th.StringType, description="Entry id, when the API sends one."),
     th.Property("ticketId", th.StringType),
     th.Property("eventId", th.StringType),
@@ -50,7 +56,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
 
     name = "tixngo_ticket_status_logs"
     path = "/organizer/report/ticket-status-logs"
-    primary_keys: ClassVar[list[str]] = ["log_key"]  # type: ignore[assignment,misc]
+    primary_keys: ClassVar[list[str]] = ["log_key"]
     replication_key = "actionDate"
     is_sorted = False
     schema = SCHEMA
@@ -75,7 +81,9 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
         return NextPageKeyPaginator()
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, Any]:
+    def get_url_params(
+        self, context: Context | None, next_page_token: str | None
+    ) -> dict[str, Any]:
         assert context is not None  # every request belongs to one app and one window
         section = self.source_config
         # Lists become repeated parameters (actionNames=A&actionNames=B), as the API expects;
