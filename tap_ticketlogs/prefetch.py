@@ -49,15 +49,16 @@ class Prefetcher(Generic[Key, Result]):
             future = self._futures.pop(key, None)
             self._top_up()
             drained = not self._futures and self._next_to_submit >= len(self._planned)
-        if drained and future is not None:
-            self._release_threads()
         if future is None:
             return self._fetch(key)
         try:
-            return future.result()
+            result = future.result()
         except BaseException:
             self.close()
             raise
+        if drained:
+            self._release_threads()  # the last planned unit: no thread is needed any more
+        return result
 
     def close(self) -> None:
         """Cancel what has not started and release the threads."""

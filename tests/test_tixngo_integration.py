@@ -63,7 +63,16 @@ def test_every_entry_arrives_exactly_once(
     for record in records:
         assert record["mobile_app_id"] in MOBILE_APPS
         assert record["actionDate"].endswith("Z")
-        assert "deviceOs" in record  # a field the schema does not name is kept
+
+
+def test_fields_unknown_to_the_schema_are_kept() -> None:
+    api = TixngoAPI(seed=2, records=60, undocumented_fields=True)
+    with Sandbox(vendors=("tixngo",), apis={"tixngo": api}) as sandbox:
+        output = run_tap(tixngo_config(sandbox))
+    records = output.records(STREAM)
+    assert len(records) == 60
+    assert "seatSection" not in output.schema(STREAM)["schema"]["properties"]
+    assert all(record["seatSection"]["row"] == 12 for record in records)
 
 
 def test_times_are_normalised_to_utc(sandbox: Sandbox) -> None:

@@ -49,12 +49,16 @@ class Sandbox:
         latency_ms: float = 0.0,
         faults: str = "none",
         vendors: tuple[str, ...] | None = None,
+        apis: dict[str, VendorAPI] | None = None,
     ) -> None:
+        """Serve every vendor (or those named in ``vendors``); ``apis`` replaces some by
+        simulators built by the caller (tests that need a variant)."""
         self.vendors: dict[str, VendorAPI] = {
             name: factory(seed, records)
             for name, factory in vendor_factories().items()
-            if vendors is None or name in vendors
+            if (vendors is None or name in vendors) and name not in (apis or {})
         }
+        self.vendors.update(apis or {})
         self.routes = [route for vendor in self.vendors.values() for route in vendor.routes()]
         self.latency_s = latency_ms / 1000
         self.faults = FaultInjector(faults, seed)

@@ -44,7 +44,17 @@ class TixngoAPI(VendorAPI):
 
     name = "tixngo"
 
-    def __init__(self, *, seed: int, records: int, start: dt.datetime = DEFAULT_START) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        records: int,
+        start: dt.datetime = DEFAULT_START,
+        undocumented_fields: bool = False,
+    ) -> None:
+        # undocumented_fields: entries carry fields the tap's schema does not know, as an API
+        # that grows new fields would send them.
+        self._undocumented_fields = undocumented_fields
         self._random = random.Random(f"tixngo-{seed}")
         self._seed = seed
         self.start = start
@@ -84,6 +94,8 @@ class TixngoAPI(VendorAPI):
                 "actionDate": when.astimezone(MOBILE_APPS[app]).isoformat(timespec="milliseconds"),
                 "deviceOs": self._random.choice(("ios", "android", None)),
             }
+            if self._undocumented_fields:
+                entry["seatSection"] = {"block": self._random.choice("ABCDEF"), "row": 12}
             self.entries[app].append((when, entry))
         for app_entries in self.entries.values():
             app_entries.sort(key=lambda pair: (pair[0], pair[1]["ticketId"]))

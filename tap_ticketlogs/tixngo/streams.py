@@ -20,7 +20,7 @@ from tap_ticketlogs.tixngo.pagination import NextPageKeyPaginator
 
 # Entry fields that carry a date-time; normalised to UTC when present. The vendor page does
 # not list the entry fields, so any other field is passed through untouched.
-DATETIME_FIELDS = ("actionDate", "createdAt", "updatedAt")
+DATETIME_FIELDS = ("actionDate",)
 
 SCHEMA = th.PropertiesList(
     th.Property(
@@ -32,7 +32,6 @@ SCHEMA = th.PropertiesList(
     th.Property(
         "mobile_app_id", th.StringType, required=True, description="Partition: the mobile app."
     ),
-    th.Property("id", th.StringType, description="Entry id, when the API sends one."),
     th.Property("ticketId", th.StringType),
     th.Property("eventId", th.StringType),
     th.Property("actionName", th.StringType),
@@ -42,8 +41,7 @@ SCHEMA = th.PropertiesList(
     th.Property("toOwnerId", th.StringType),
     th.Property("actor", th.StringType),
     th.Property("actionDate", th.DateTimeType, description="When the action happened (UTC)."),
-    th.Property("createdAt", th.DateTimeType),
-    th.Property("updatedAt", th.DateTimeType),
+    th.Property("deviceOs", th.StringType),
     additional_properties=True,
 ).to_dict()
 

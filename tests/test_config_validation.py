@@ -1,0 +1,127 @@
+"""Invalid configuration: one line naming the setting, exit 1, no traceback, no request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import error_lines, run_cli
+
+VALID_TIXNGO = {
+    "base_url": "https://tixngo.example",
+    "api_key": "super-secret-api-key",
+    "mobile_app_ids": ["app-1"],
+}
+
+
+def config_with(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"start_date": "2026-01-01T00:00:00Z", "tixngo": dict(VALID_TIXNGO)}
+    for key, value in overrides.items():
+        if key.startswith("tixngo__"):
+            setting = key.removeprefix("tixngo__")
+            if value is None:
+                config["tixngo"].pop(setting)
+            else:
+                config["tixngo"][setting] = value
+        elif value is None:
+            config.pop(key)
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (config_with(tixngo__page_size=10_001), "setting 'tixngo.page_size' is invalid"),
+        (config_with(tixngo__api_key=None), "setting 'tixngo.api_key' is required"),
+        (config_with(tixngo__mobile_app_ids=None), "setting 'tixngo.mobile_app_ids' is required"),
+        (config_with(tixngo__mobile_app_ids=[]), "'tixngo.mobile_app_ids' must list"),
+        (
+            config_with(start_date="2026-02-01T00:00:00Z", end_date="2026-01-01T00:00:00Z"),
+            "setting 'start_date' is after 'end_date'",
+        ),
+        (
+            config_with(tixngo__base_url="http://tixngo.example"),
+            "setting 'tixngo.base_url' must be an https URL",
+        ),
+        (config_with(tixngo__auth_scheme="digest"), "setting 'tixngo.auth_scheme' must be one of"),
+        (config_with(tixngo__auth_scheme="basic"), "setting 'tixngo.email' is required"),
+        (config_with(start_date=None), "setting 'start_date' is required"),
+        (config_with(tixngo=None), "no source is configured"),
+        (config_with(max_concurrency=0), "setting 'max_concurrency' is invalid"),
+        (
+            {
+                "start_date": "2026-01-01T00:00:00Z",
+                "akana": {
+                    "base_url": "https://akana.example",
+                    "fed_member_id": "acme",
+                    "app_version_ids": ["v1"],
+                    "page_size": 1001,
+                },
+            },
+            "setting 'akana.page_size' is invalid",
+        ),
+        (
+            {
+                "start_date": "2026-01-01T00:00:00Z",
+                "socialboards": {
+                    "base_url": "https://sb.example",
+                    "access_token": "t0ken-1234",
+                    "page_size": 51,
+                },
+            },
+            "setting 'socialboards.page_size' is invalid",
+        ),
+        (
+            {
+                "start_date": "2026-01-01T00:00:00Z",
+                "huawei": {
+                    "base_url": "https://hw.example",
+                    "auth_token": "t0ken-1234",
+                    "page_size": 101,
+                },
+            },
+            "setting 'huawei.page_size' is invalid",
+        ),
+        (
+            {
+                "start_date": "2026-01-01T00:00:00Z",
+                "akana": {
+                    "base_url": "https://akana.example",
+                    "fed_member_id": "acme",
+                    "app_version_ids": ["v1"],
+                    "environment": "Staging",
+                },
+            },
+            "setting 'akana.environment' must be one of 'Production', 'Sandbox'",
+        ),
+    ],
+)
+def test_invalid_config_is_one_line(config: dict[str, Any], expected: str, tmp_path: Path) -> None:
+    result = run_cli(config=config, tmp_path=tmp_path)
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "super-secret-api-key" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_plain_http_is_accepted_on_loopback(host: str, tmp_path: Path) -> None:
+    config = config_with(tixngo__base_url=f"http://{host}:9")
+    result = run_cli("--discover", config=config, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tixngo_ticket_status_logs" in result.stdout
+
+
+def test_only_configured_sources_are_discovered(tmp_path: Path) -> None:
+    result = run_cli("--discover", config=config_with(), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    catalog = json.loads(result.stdout)
+    assert [entry["tap_stream_id"] for entry in catalog["streams"]] == ["tixngo_ticket_status_logs"]
