@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to data: installs the project and Meltano, starts the
+# sandbox, runs `meltano run tap-ticketlogs target-csv` against it and prints the rows
+# loaded per stream next to the records the sandbox holds. Exits non-zero on a mismatch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e . "meltano>=4.0,<5"
+export PATH="$PWD/.venv/bin:$PATH"
+
+meltano install --quiet extractor tap-ticketlogs 2>/dev/null || meltano install extractor tap-ticketlogs
+meltano install --quiet loader target-csv 2>/dev/null || meltano install loader target-csv
+
+workdir=$(mktemp -d)
+trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
+tap-ticketlogs-sandbox --port 0 --seed 42 > "$workdir/url" &
+sandbox_pid=$!
+for _ in $(seq 50); do [ -s "$workdir/url" ] && break; sleep 0.1; done
+TAP_TICKETLOGS_SANDBOX_URL=$(head -n1 "$workdir/url")
+export TAP_TICKETLOGS_SANDBOX_URL
+echo "sandbox serving on $TAP_TICKETLOGS_SANDBOX_URL"
+
+rm -rf output/csv
+meltano --environment=sandbox run --full-refresh tap-ticketlogs target-csv
+
+python_bin=.venv/bin/python
+"$python_bin" scripts/row_counts.py --csv-dir output/csv --sandbox-url "$TAP_TICKETLOGS_SANDBOX_URL"

@@ -1,0 +1,80 @@
+"""Print the extractor's `settings:` block for meltano.yml from the tap's settings schema.
+
+The test suite compares meltano.yml with this output, so the two never drift apart:
+    python scripts/meltano_settings.py
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from tap_ticketlogs.tap import TapTicketLogs
+
+_KINDS = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+
+
+def _kind(prop: dict[str, Any]) -> str:
+    types = prop.get("type", ["string"])
+    types = [types] if isinstance(types, str) else [t for t in types if t != "null"]
+    if prop.get("format") == "date-time":
+        return "date_iso8601"
+    if prop.get("enum"):
+        return "options"
+    return _KINDS[types[0]]
+
+
+def meltano_settings(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """One Meltano setting per leaf of the schema, nested sections as dotted names."""
+    settings: list[dict[str, Any]] = []
+    for name, prop in schema["properties"].items():
+        if "properties" in prop:
+            settings.extend(meltano_settings(prop, f"{prefix}{name}."))
+            continue
+        setting: dict[str, Any] = {
+            "name": f"{prefix}{name}",
+            "kind": _kind(prop),
+            "label": prop.get("title", name),
+            "description": prop.get("description", ""),
+        }
+        if setting["kind"] == "options":
+            setting["options"] = [{"label": value, "value": value} for value in prop["enum"]]
+        # Defaults stay with the tap: a Meltano default inside a section would make that
+        # section look configured (and its source discovered) for users who never set it.
+        if "default" in prop and not prefix:
+            setting["value"] = prop["default"]
+        if prop.get("secret") or prop.get("writeOnly"):
+            setting["sensitive"] = True
+        settings.append(setting)
+    return settings
+
+
+def extractor_settings() -> list[dict[str, Any]]:
+    """The tap's own settings, then the SDK's built-in ones (stream maps, flattening, batch)
+    as whole objects, so Meltano passes them through."""
+    own = TapTicketLogs.config_jsonschema
+    full = copy.deepcopy(own)
+    TapTicketLogs.append_builtin_config(full)
+    builtin = {
+        name: {key: value for key, value in prop.items() if key != "properties"}
+        for name, prop in full["properties"].items()
+        if name not in own["properties"]
+    }
+    return meltano_settings(own) + meltano_settings({"properties": builtin})
+
+
+def main() -> None:
+    print(yaml.safe_dump(extractor_settings(), sort_keys=False, width=100))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

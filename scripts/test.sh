@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a tested tree: installs the project with its test
+# dependencies into .venv, then runs lint, type checks and the whole test suite.
+# Any failure (including pytest's exit code 5, "no tests collected") fails the command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e ".[test]"
+
+.venv/bin/ruff check tap_ticketlogs tests scripts
+.venv/bin/ruff format --check tap_ticketlogs tests scripts
+.venv/bin/mypy
+
+set +e
+.venv/bin/pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing, an empty suite proves nothing" >&2
+  exit 1
+fi
+exit "$status"
