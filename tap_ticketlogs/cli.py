@@ -14,5 +14,5 @@ def main() -> None:
     try:
         TapTicketLogs.cli()
     except TicketLogsError as exc:
-        print(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
+        print(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}", file=sys.stderr)  # noqa: T201
         sys.exit(1)

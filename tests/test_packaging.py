@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_readme_settings_table_and_meltano_settings_are_current() -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "sync_docs.py"), "--check"],
         capture_output=True,
         text=True,

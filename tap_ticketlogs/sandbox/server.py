@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.write_config:
         args.write_config.write_text(json.dumps(sandbox.tap_config(), indent=2) + "\n")
-    print(sandbox.base_url, flush=True)
+    print(sandbox.base_url, flush=True)  # noqa: T201 - the documented output
     try:
         sandbox.httpd.serve_forever()
     except KeyboardInterrupt:
