@@ -1,0 +1,415 @@
+"""The ``huawei_cases`` and ``huawei_case_operate_logs`` streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+import requests
+from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
+
+from tap_ticketlogs.client import (
+    PrefetchedChildStream,
+    PrefetchingParentStream,
+    TicketLogsStream,
+    body_excerpt,
+    decoded_json,
+)
+from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.huawei.auth import TOKEN_HEADER, HuaweiTokenAuthenticator, huawei_authenticator
+from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
+from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator
+from tap_ticketlogs.huawei.settings import OFFSET_MAX, PAGE_SIZE_MAX
+from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.timeutil import parse_datetime, utc_now
+
+# The zone the tap asks for in X-Time-Zone, in the documented "GMT+8" form. The API's
+# default is GMT+8 and its local-time strings carry no offset: the tap names the zone it
+# wants on every request and reads the strings in that same zone.
+REQUEST_TIME_ZONE = "GMT+0"
+# Format of query_start_time/query_end_time (the v1 list documents "2019-05-22 03:30:52";
+# the v2 page gives only a 32-character string), written in the requested zone.
+QUERY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# A request resent after a 401 renewal is marked: if its new token is rejected before
+# the API ever accepted it, the credentials cannot work and the 401 is fatal.
+_RENEWED_MARK = "_ticketlogs_huawei_renewed"
+_CASE_IN_PATH = re.compile(r"/cases/([^/?]+)/operate-logs")
+
+CASE_DATETIME_FIELDS = ("create_time", "confirmed_time")
+CASE_INTEGER_FIELDS = ("status",)
+LOG_INTEGER_FIELDS = ("operate_type", "operator_type")
+
+CASES_SCHEMA = th.PropertiesList(
+    th.Property("incident_id", th.StringType, required=True,
+                description="Service ticket (case) id."),
+    th.Property("status", th.IntegerType,
+                description="0 to be processed, 1 processing, 2 to be confirmed, 3 completed, "
+                "4 canceled, 12 invalid, 17 pending feedback."),
+    th.Property("business_type_name", th.StringType),
+    th.Property("incident_type_name", th.StringType),
+    th.Property("product_category_name", th.StringType),
+    th.Property("incident_service_type", th.StringType),
+    th.Property("customer_id", th.StringType),
+    th.Property("xcustomer_id", th.StringType),
+    th.Property("xcustomer_name", th.StringType),
+    th.Property("dc_name", th.StringType),
+    th.Property("simple_description", th.StringType),
+    th.Property("root_cause", th.StringType),
+    th.Property("resolution", th.StringType),
+    th.Property("create_time", th.DateTimeType, description="When the case was opened (UTC)."),
+    th.Property("confirmed_time", th.DateTimeType, description="When it was resolved (UTC)."),
+    th.Property("label_list", th.ArrayType(th.ObjectType(additional_properties=True))),
+    additional_properties=True,
+).to_dict()
+
+LOGS_SCHEMA = th.PropertiesList(
+    th.Property("incident_log_id", th.StringType, required=True, description="Log entry id."),
+    th.Property("case_id", th.StringType, required=True, description="Partition: the case."),
+    th.Property("incident_id", th.StringType, description="The case id as the API sends it."),
+    th.Property("operate_type", th.IntegerType),
+    th.Property("operator_type", th.IntegerType),
+    th.Property("operator_id", th.StringType),
+    th.Property("operator_name", th.StringType),
+    th.Property("operate_desc", th.StringType),
+    th.Property("operate_time", th.DateTimeType, required=True,
+                description="When the operation happened, read in the requested zone (UTC)."),
+    th.Property("timestamp_operate_time", th.DateTimeType,
+                description="The same instant from the API's epoch milliseconds (UTC)."),
+    additional_properties=True,
+).to_dict()
+
+
+@dataclass(frozen=True)
+class HuaweiRun:
+    """What the streams of one run share: one IAM token and one upper time bound."""
+
+    authenticator: HuaweiTokenAuthenticator
+    until: dt.datetime
+
+
+class HuaweiStream(TicketLogsStream[int]):
+    """Offset/total pages, ``X-Auth-Token``, the requested zone, ``{error_code}`` bodies."""
+
+    source = "huawei"
+    source_label = "Huawei Cloud"
+    described_params = ("offset",)
+    #: The key of the answer's list (``incident_info_list``, ``incident_operate_log_list``).
+    list_key: ClassVar[str]
+    #: The ``X-Time-Zone`` sent and used to read local times; a class attribute so that
+    #: tests can run the whole tap in another zone.
+    time_zone: ClassVar[str] = REQUEST_TIME_ZONE
+
+    _run: HuaweiRun | None = None
+
+    @property
+    def run(self) -> HuaweiRun:
+        """This run's token and bounds, created on first use (or joined from the parent)."""
+        if self._run is None:
+            lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
+            until = utc_now() - lag
+            if self.config.get("end_date"):
+                until = min(parse_datetime(self.config["end_date"]), until)
+            self._run = HuaweiRun(
+                authenticator=huawei_authenticator(self.source_config, timeout=self.timeout),
+                until=until,
+            )
+        return self._run
+
+    def join_run(self, run: HuaweiRun) -> None:
+        """Use another stream's token and bounds (the parent hands them to its children)."""
+        self._run = run
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        return zone_of(self.time_zone)
+
+    @property
+    @override
+    def authenticator(self) -> HuaweiTokenAuthenticator:
+        return self.run.authenticator
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        return {
+            **super().http_headers,
+            "X-Language": str(self.source_config.get("language") or "en-us"),
+            "X-Time-Zone": self.time_zone,
+        }
+
+    @override
+    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
+        # The SDK authenticates while preparing, outside its retry loop; a login there
+        # could neither be retried nor reported as one line. The token is added in
+        # _request instead (inside the retries, again on every attempt).
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return self.requests_session.prepare_request(request)
+
+    @override
+    def get_new_paginator(self) -> OffsetTotalPaginator:
+        return OffsetTotalPaginator(self.list_key, on_ceiling=self.offset_ceiling_reached)
+
+    def offset_ceiling_reached(self, response: requests.Response, offset: int) -> None:
+        """Say which list was cut at the API's highest offset (the rest cannot be read)."""
+        found = _CASE_IN_PATH.search(response.request.path_url or "")
+        where = f"case_id={unquote(found.group(1))}" if found else "the case list"
+        self.logger.warning(
+            "%s %s [%s]: the API serves no offset above %d; %d entries were read and the "
+            "rest of this list is skipped",
+            self.source_label,
+            self.name,
+            where,
+            OFFSET_MAX,
+            offset,
+        )
+
+    def page_params(self, next_page_token: int | None) -> dict[str, Any]:
+        return {
+            "offset": next_page_token or 0,
+            "limit": min(int(self.source_config.get("page_size") or PAGE_SIZE_MAX), PAGE_SIZE_MAX),
+            "group_id": self.source_config.get("group_id") or None,
+        }
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        yield from decoded_json(response).get(self.list_key) or []
+
+    @override
+    def body_problem(self, body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return f"body is a JSON {type(body).__name__}, not an object"
+        if body.get("error_code") and self.list_key not in body:
+            return huawei_error_text(body)
+        entries = body.get(self.list_key)
+        if entries is not None and not isinstance(entries, list):
+            return f"'{self.list_key}' is a JSON {type(entries).__name__}, not a list"
+        return None
+
+    @override
+    def rejection_detail(self, response: requests.Response) -> str:
+        try:
+            body = decoded_json(response)
+        except Exception:  # noqa: BLE001 - any unreadable error body falls back to an excerpt
+            body = None
+        if isinstance(body, dict) and (body.get("error_code") or body.get("error_msg")):
+            return f"{response.reason}: {huawei_error_text(body)}"
+        excerpt = body_excerpt(response)
+        return f"{response.reason}: {excerpt}" if excerpt else str(response.reason)
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)
+        self.authenticator.accepted(response.request.headers.get(TOKEN_HEADER))
+
+    @override
+    def renew_credentials(self, response: requests.Response) -> bool:
+        request = response.request
+        rejected = request.headers.get(TOKEN_HEADER)
+        auth = self.authenticator
+        if not auth.renewable:
+            return False  # a configured token cannot be replaced
+        if request.__dict__.get(_RENEWED_MARK) and not auth.has_worked(rejected):
+            return False  # the token obtained for this request was refused outright
+        # A token that worked and is now refused has expired (whatever expires_at said,
+        # e.g. revoked): renew it, once for every request rejected with it.
+        request.__dict__[_RENEWED_MARK] = True
+        return auth.renew_rejected(rejected)
+
+    def bad_value(
+        self, context: Context | None, row: dict[str, Any], error: ValueError
+    ) -> SourceAPIError:
+        """A record the tap cannot convert faithfully: one line, naming case and entry."""
+        parts = [f"{key}={value}" for key, value in (context or {}).items()]
+        for key in ("incident_id", "incident_log_id"):
+            if row.get(key) is not None and f"case_id={row[key]}" not in parts:
+                parts.append(f"{key}={row[key]}")
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=", ".join(parts) or None,
+            status=None,
+            detail=REDACTOR.redact(f"cannot read the record: {error}"),
+        )
+
+    def query_time(self, instant: dt.datetime) -> str:
+        """A time parameter, written in the requested zone like the API's own strings."""
+        return instant.astimezone(self.zone).strftime(QUERY_TIME_FORMAT)
+
+
+def huawei_error_text(body: dict[str, Any]) -> str:
+    """``{error_code, error_msg}`` as one short line."""
+    code = body.get("error_code") or "no error_code"
+    message = " ".join(str(body.get("error_msg") or "no error_msg").split())
+    return REDACTOR.redact(f"{code}: {message}")
+
+
+class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
+    """Service tickets (cases): the configured ``case_ids``, else the list endpoint.
+
+    Full table: the list offers only ``create_time``, and a case changes (status,
+    resolution) after it is created, so every run re-reads the cases created since
+    ``start_date`` and a loader upserts them by ``incident_id``. Its children need the
+    whole list anyway: the operation log endpoint has no time filter.
+    """
+
+    name = "huawei_cases"
+    path = "/v2/servicerequest/cases"
+    primary_keys: ClassVar[list[str]] = ["incident_id"]
+    replication_key = None
+    schema = CASES_SCHEMA
+    list_key = "incident_info_list"
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # One login and one upper bound for the whole run, children included.
+        for child in self.child_streams:
+            if isinstance(child, HuaweiStream):
+                child.join_run(self.run)
+        yield from super().get_records(context)
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        configured = self.source_config.get("case_ids")
+        if configured:
+            # Exactly the configured cases, without a list request: the record carries
+            # only the id (the list cannot be filtered by several ids at once).
+            for case_id in dict.fromkeys(str(case_id) for case_id in configured):
+                yield {"incident_id": case_id}
+            return
+        seen: set[str] = set()
+        for case in super().request_records(context):
+            # Offset pages of a list that grows while it is read can repeat a case at a
+            # page boundary; its logs must still be read once.
+            case_id = str(case.get("incident_id") or "")
+            if case_id and case_id not in seen:
+                seen.add(case_id)
+                yield case
+
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, Any]:
+        # Cases opened from start_date (not from the log bookmark: an old case gets new
+        # logs) up to this run's bound (a later case has no log before it).
+        return {
+            **self.page_params(next_page_token),
+            "query_start_time": self.query_time(parse_datetime(self.config["start_date"])),
+            "query_end_time": self.query_time(self.run.until),
+        }
+
+    @override
+    def get_child_context(self, record: dict[str, Any], context: Context | None) -> Context:
+        return {"case_id": str(record["incident_id"])}
+
+    @override
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        try:
+            for field in CASE_DATETIME_FIELDS:
+                if field in row:
+                    row[field] = local_datetime(row[field], self.zone)
+            for field in CASE_INTEGER_FIELDS:
+                if field in row:
+                    row[field] = as_integer(row[field])
+        except ValueError as exc:
+            raise self.bad_value(context, row, exc) from None
+        row["incident_id"] = str(row["incident_id"])
+        return row
+
+
+class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
+    """Operation logs of each case, fetched for several cases at once.
+
+    The endpoint has no time filter: every case's list is read, and entries are kept when
+    their ``operate_time`` is after the bookmark (or from ``start_date``) and before this
+    run's bound (now minus ``lag_minutes``, or ``end_date``). One bookmark for the stream,
+    the newest ``operate_time`` emitted; the SDK promotes it only when the run completes,
+    so an interrupted run resumes from the previous one and loses nothing.
+    """
+
+    name = "huawei_case_operate_logs"
+    path = "/v2/servicerequest/cases/{case_id}/operate-logs"
+    parent_stream_type = HuaweiCasesStream
+    # One bookmark for the stream, not one per case: state must not grow with the cases.
+    state_partitioning_keys = ()
+    primary_keys: ClassVar[list[str]] = ["incident_log_id"]
+    replication_key = "operate_time"
+    # The vendor does not document an order; the bookmark is the newest entry emitted.
+    is_sorted = False
+    schema = LOGS_SCHEMA
+    partition_key = "case_id"
+    list_key = "incident_operate_log_list"
+
+    _since: tuple[dt.datetime, bool] | None = None
+
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, Any]:
+        return self.page_params(next_page_token)
+
+    @override
+    def fetch_partition(self, context: Context) -> list[dict[str, Any]]:
+        # An entry repeated at a page boundary (the list grew while it was read) is kept once.
+        entries: dict[str, dict[str, Any]] = {}
+        for entry in self.request_records(context):
+            entries.setdefault(str(entry.get("incident_log_id")), entry)
+        return list(entries.values())
+
+    def since(self) -> tuple[dt.datetime, bool]:
+        """Where this run starts, and whether an entry at exactly that instant is new.
+
+        ``start_date`` is inclusive; a bookmark is the newest ``operate_time`` already
+        emitted, so only later entries are new. Read once, before the first record.
+        """
+        if self._since is None:
+            start = parse_datetime(self.config["start_date"])
+            state = self.stream_state
+            bookmark = state.get("replication_key_value")
+            if state.get("replication_key") == self.replication_key and bookmark:
+                marked = parse_datetime(str(bookmark))
+                if marked >= start:
+                    self._since = (marked, False)
+            if self._since is None:
+                self._since = (start, True)
+        return self._since
+
+    @override
+    def post_process(
+        self, row: dict[str, Any], context: Context | None = None
+    ) -> dict[str, Any] | None:
+        assert context is not None  # a case's logs are always read for one case
+        try:
+            if row.get("incident_log_id") in (None, ""):
+                msg = "incident_log_id is missing"
+                raise ValueError(msg)
+            operate_time = local_datetime(row.get("operate_time"), self.zone)
+            if operate_time is None:
+                msg = "operate_time is missing"
+                raise ValueError(msg)
+            if "timestamp_operate_time" in row:
+                row["timestamp_operate_time"] = epoch_ms_or_datetime(
+                    row["timestamp_operate_time"], self.zone
+                )
+            for field in LOG_INTEGER_FIELDS:
+                if field in row:
+                    row[field] = as_integer(row[field])
+        except ValueError as exc:
+            raise self.bad_value(context, row, exc) from None
+        instant = parse_datetime(operate_time)
+        since, inclusive = self.since()
+        if instant < since or (instant == since and not inclusive) or instant >= self.run.until:
+            return None
+        row["operate_time"] = operate_time
+        row["case_id"] = context["case_id"]
+        row["incident_log_id"] = str(row["incident_log_id"])
+        return row
+
+
+STREAM_TYPES = (HuaweiCasesStream, HuaweiCaseOperateLogsStream)

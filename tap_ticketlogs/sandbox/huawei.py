@@ -1,0 +1,446 @@
+"""Simulated Huawei Cloud: IAM tokens, the service ticket list and case operation logs.
+
+- ``POST /v3/auth/tokens``: IAM password login (project or domain scope); the token comes
+  back in ``X-Subject-Token`` (201), the body says ``token.expires_at``. Tokens can be made
+  short-lived (``token_lifetime``) or good for a number of requests only
+  (``token_max_uses``), so tests see a token expire in the middle of a run.
+- ``GET /v2/servicerequest/cases``: ``offset``/``limit`` (≤ 100), ``query_start_time``/
+  ``query_end_time`` on the creation time, answer ``{total_count, incident_info_list}``.
+- ``GET /v2/servicerequest/cases/{case_id}/operate-logs``: ``offset`` (≤ 65 535)/``limit``
+  (≤ 100), answer ``{total_count, incident_operate_log_list}``, oldest first.
+
+Local times are written without an offset in the zone the request names in ``X-Time-Zone``
+(``GMT+8`` when it names none, as the real API does); errors are ``{error_code, error_msg}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
+
+DOMAIN_NAME = "ticketlogs-sandbox"
+USER_NAME = "ticketlogs-reader"
+PASSWORD = "huawei-sandbox-password"  # noqa: S105 - the simulator's published credential
+PROJECT_NAME = "ap-southeast-1"
+CASES_STREAM = "huawei_cases"
+LOGS_STREAM = "huawei_case_operate_logs"
+TOKENS_PATH = "/v3/auth/tokens"
+CASES_PATH = "/v2/servicerequest/cases"
+LOGS_PATH = "/v2/servicerequest/cases/{case_id}/operate-logs"
+MAX_LIMIT = 100
+MAX_OFFSET = 65_535
+DEFAULT_LIMIT = 10
+DEFAULT_ZONE = "GMT+8"
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_DAYS = 30
+TOKEN_LIFETIME = dt.timedelta(hours=24)
+LOGS_PER_CASE = 40
+# The first case gets this share of the logs: more than one page even at limit 100.
+BIG_CASE_SHARE = 0.25
+
+_BAD_TOKEN = "Incorrect IAM authentication information"  # noqa: S105 - an error text
+_ZONE = re.compile(r"^GMT(?:([+-])(\d{1,2})(?::?(\d{2}))?)?$")
+_PROBLEMS = ("cannot connect", "quota", "invoice", "slow responses", "access denied")
+_CASE_TYPES = (
+    ("Technical support", "ECS"),
+    ("Billing", "Billing Center"),
+    ("Technical support", "OBS"),
+    ("Account", "IAM"),
+    ("Technical support", "RDS"),
+)
+# operate_type: (English, Chinese) description; the language follows X-Language.
+_OPERATIONS = {
+    1: ("Service ticket submitted", "提交工单"),
+    2: ("Engineer accepted the ticket", "工程师受理工单"),
+    3: ("Customer added a message", "客户留言"),
+    4: ("Engineer replied", "工程师回复"),
+    5: ("Ticket transferred", "工单转派"),
+    6: ("Customer uploaded an attachment", "客户上传附件"),
+    7: ("Ticket urged", "催单"),
+    8: ("Ticket closed", "关闭工单"),
+}
+_OPERATION_WEIGHTS = (0, 10, 25, 30, 8, 10, 5, 2)  # "submitted" only opens a case
+
+
+@dataclass
+class CaseLog:
+    """One operation log entry; its times are rendered per request."""
+
+    log_id: str
+    case_id: str
+    when: dt.datetime
+    operate_type: int
+    operator_type: int
+    operator_id: str
+    operator_name: str
+
+
+@dataclass
+class Case:
+    case_id: str
+    created: dt.datetime
+    status: int
+    business_type: str
+    product: str
+    customer_id: str
+    description: str
+    #: The IAM sub-user who opened it, if not the account itself.
+    sub_user: str | None
+    #: Resolved cases: when, and what the engineer found.
+    confirmed: dt.datetime | None
+
+
+@dataclass
+class Token:
+    expires_at: dt.datetime
+    uses_left: int | None
+
+
+class HuaweiAPI(VendorAPI):
+    """Cases opened over a month and their operation logs, one case with several pages."""
+
+    name = "huawei"
+
+    def __init__(self, *, seed: int, records: int, start: dt.datetime = DEFAULT_START) -> None:
+        self._random = random.Random(f"huawei-{seed}")
+        self.start = start
+        self.until = start + dt.timedelta(days=DEFAULT_DAYS)
+        self.cases: list[Case] = []
+        self.logs: dict[str, list[CaseLog]] = {}
+        self._serial = 0
+        #: Lifetime of issued tokens, and how many API requests each may serve (None: any).
+        self.token_lifetime = TOKEN_LIFETIME
+        self.token_max_uses: int | None = None
+        self._tokens: dict[str, Token] = {}
+        self._lock = threading.Lock()
+        #: What the tap sent: logins, group ids and time zones, for tests to inspect.
+        self.logins = 0
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self._generate(records, self.start, self.until, new_cases=max(3, records // LOGS_PER_CASE))
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _new_case(self, created: dt.datetime) -> Case:
+        business, product = self._random.choice(_CASE_TYPES)
+        status = self._random.choice((0, 1, 2, 3, 3, 4, 17))
+        hours_to_resolve = self._random.uniform(1, 96)
+        case = Case(
+            case_id=f"CS{created:%Y%m%d}{len(self.cases) + 1:05d}",
+            created=created,
+            status=status,
+            business_type=business,
+            product=product,
+            customer_id=f"{self._random.getrandbits(64):016x}",
+            description=f"{product}: {self._random.choice(_PROBLEMS)}",
+            sub_user=self._random.choice((None, "dev-ops", "finance")),
+            confirmed=(
+                _whole_second(created + dt.timedelta(hours=hours_to_resolve))
+                if status == 3
+                else None
+            ),
+        )
+        self.cases.append(case)
+        self.logs[case.case_id] = []
+        return case
+
+    def _generate(
+        self, count: int, start: dt.datetime, end: dt.datetime, *, new_cases: int
+    ) -> None:
+        # New cases open in the first half of the period, so each has time for its logs.
+        opened = [self._new_case(self._moment(start, start + (end - start) / 2))
+                  for _ in range(new_cases)]
+        opened.sort(key=lambda case: case.created)
+        candidates = [case for case in self.cases if case.created < end]
+        for index in range(count):
+            if index < len(opened):
+                case, operate_type = opened[index], 1  # every new case starts with its submission
+            elif self._random.random() < BIG_CASE_SHARE:
+                case, operate_type = candidates[0], self._operation()
+            else:
+                case, operate_type = self._random.choice(candidates), self._operation()
+            lower = max(start, case.created)
+            when = case.created if operate_type == 1 else self._moment(lower, end)
+            self._serial += 1
+            engineer = operate_type in (2, 4, 5, 8)
+            engineer_no = self._random.randrange(1, 40)
+            self.logs[case.case_id].append(
+                CaseLog(
+                    log_id=f"{self._serial:012d}",
+                    case_id=case.case_id,
+                    when=when,
+                    operate_type=operate_type,
+                    operator_type=1 if engineer else 0,
+                    operator_id=f"eng-{engineer_no:03d}" if engineer else case.customer_id,
+                    operator_name=f"Engineer {engineer_no}" if engineer else USER_NAME,
+                )
+            )
+        for entries in self.logs.values():
+            entries.sort(key=lambda entry: (entry.when, entry.log_id))
+
+    def _moment(self, lower: dt.datetime, upper: dt.datetime) -> dt.datetime:
+        """A whole second in [lower, upper): operate_time strings carry whole seconds."""
+        seconds = self._random.uniform(0, (upper - lower).total_seconds())
+        return _whole_second(lower + dt.timedelta(seconds=seconds))
+
+    def _operation(self) -> int:
+        return self._random.choices(list(_OPERATIONS), weights=_OPERATION_WEIGHTS)[0]
+
+    def all_logs(self) -> list[CaseLog]:
+        return [entry for entries in self.logs.values() for entry in entries]
+
+    # -- VendorAPI ----------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("POST", TOKENS_PATH, self.tokens, f"POST {TOKENS_PATH}"),
+            Route("GET", CASES_PATH, self.list_cases, f"GET {CASES_PATH}"),
+            Route("GET", LOGS_PATH, self.operate_logs, f"GET {LOGS_PATH}"),
+        ]
+
+    def record_counts(self) -> dict[str, int]:
+        return {CASES_STREAM: len(self.cases), LOGS_STREAM: len(self.all_logs())}
+
+    def config_section(self, base_url: str) -> dict[str, Any]:
+        return {
+            "base_url": base_url,
+            "iam_url": base_url,
+            "domain_name": DOMAIN_NAME,
+            "user_name": USER_NAME,
+            "password": PASSWORD,
+            "project_name": PROJECT_NAME,
+            "language": "en-us",
+            "page_size": MAX_LIMIT,
+        }
+
+    def append(self, count: int) -> dict[str, int]:
+        start, self.until = self.until, self.until + dt.timedelta(days=1)
+        self._generate(count, start, self.until, new_cases=1)
+        return self.record_counts()
+
+    def issue_token(self) -> str:
+        """A valid token, as a login would give (for tests of a configured auth_token)."""
+        token = "MIIsandbox" + secrets.token_urlsafe(48)
+        with self._lock:
+            self._tokens[token] = Token(_now() + self.token_lifetime, self.token_max_uses)
+        return token
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def tokens(self, request: Request) -> Response:
+        try:
+            auth = request.json()["auth"]
+            user = auth["identity"]["password"]["user"]
+            methods = auth["identity"]["methods"]
+            scope = auth.get("scope") or {}
+        except (ValueError, KeyError, TypeError):
+            return _iam_error(400, "Bad Request", "The body is not a password auth request.")
+        if methods != ["password"]:
+            return _iam_error(400, "Bad Request", "Only the password method is supported.")
+        if (user.get("domain") or {}).get("name") != DOMAIN_NAME or user.get("name") != USER_NAME:
+            return _iam_error(401, "Unauthorized", "The username or password is wrong.")
+        if user.get("password") != PASSWORD:
+            return _iam_error(401, "Unauthorized", "The username or password is wrong.")
+        project = (scope.get("project") or {}).get("name")
+        domain = (scope.get("domain") or {}).get("name")
+        if project not in (None, PROJECT_NAME) or (project is None and domain != DOMAIN_NAME):
+            return _iam_error(401, "Unauthorized", "The scope is not authorized for this user.")
+        token = self.issue_token()
+        with self._lock:
+            self.logins += 1
+            expires_at = self._tokens[token].expires_at
+        issued = _now()
+        body: dict[str, Any] = {
+            "token": {
+                "methods": ["password"],
+                "expires_at": _iam_time(expires_at),
+                "issued_at": _iam_time(issued),
+                "user": {"name": USER_NAME, "domain": {"name": DOMAIN_NAME}},
+                **({"project": {"name": project}} if project else {"domain": {"name": domain}}),
+            }
+        }
+        return Response.json(201, body, {"X-Subject-Token": token})
+
+    def _authorised(self, request: Request) -> Response | None:
+        """None when the token is good (and counts one use of it), else the 401."""
+        token = request.header("X-Auth-Token")
+        with self._lock:
+            state = self._tokens.get(token or "")
+            if state is None:
+                return _api_error(401, "APIGW.0301", f"{_BAD_TOKEN}: unknown token")
+            if state.expires_at <= _now() or state.uses_left == 0:
+                return _api_error(401, "APIGW.0301", f"{_BAD_TOKEN}: token expired")
+            if state.uses_left is not None:
+                state.uses_left -= 1
+        return None
+
+    def _common(self, request: Request) -> tuple[dt.tzinfo, str, int, int] | Response:  # noqa: PLR0911
+        """Checks shared by both list endpoints: token, zone, language, offset, limit."""
+        rejected = self._authorised(request)
+        if rejected is not None:
+            return rejected
+        label = request.header("X-Time-Zone") or DEFAULT_ZONE
+        zone = _zone(label)
+        if zone is None:
+            return _api_error(400, "OSM.00040002", f"X-Time-Zone is not valid: {label}")
+        language = request.header("X-Language") or "zh-cn"
+        try:
+            offset = int(request.param("offset") or 0)
+            limit = int(request.param("limit") or DEFAULT_LIMIT)
+        except ValueError:
+            return _api_error(400, "OSM.00040001", "offset and limit must be integers")
+        if not 0 <= offset <= MAX_OFFSET:
+            return _api_error(400, "OSM.00040001", f"offset must be between 0 and {MAX_OFFSET}")
+        if not 0 <= limit <= MAX_LIMIT:
+            return _api_error(400, "OSM.00040001", f"limit must be between 0 and {MAX_LIMIT}")
+        group_id = request.param("group_id")
+        if group_id is not None and len(group_id) > 64:
+            return _api_error(400, "OSM.00040001", "group_id is longer than 64 characters")
+        with self._lock:
+            self.seen[("zone", label)] += 1
+            self.seen[("group_id", group_id or "")] += 1
+        return zone, language, offset, limit
+
+    def list_cases(self, request: Request) -> Response:
+        common = self._common(request)
+        if isinstance(common, Response):
+            return common
+        zone, language, offset, limit = common
+        try:
+            lower = _parse_query_time(request.param("query_start_time"), zone)
+            upper = _parse_query_time(request.param("query_end_time"), zone)
+        except ValueError as exc:
+            return _api_error(400, "OSM.00040001", str(exc))
+        matching = [
+            case
+            for case in self.cases
+            if (lower is None or case.created >= lower) and (upper is None or case.created <= upper)
+        ]
+        # Newest first, as the console lists them.
+        matching.sort(key=lambda case: (case.created, case.case_id), reverse=True)
+        page = matching[offset : offset + limit]
+        return Response.json(
+            200,
+            {
+                "total_count": len(matching),
+                "incident_info_list": [self._case_json(case, zone, language) for case in page],
+            },
+        )
+
+    def _case_json(self, case: Case, zone: dt.tzinfo, language: str) -> dict[str, Any]:
+        optional: dict[str, Any] = {}
+        if case.sub_user:
+            optional["xcustomer_id"] = f"{case.customer_id[:8]}-{case.sub_user}"
+            optional["xcustomer_name"] = case.sub_user
+        if case.confirmed:
+            optional["confirmed_time"] = _local(case.confirmed, zone)
+            optional["root_cause"] = "Customer configuration"
+            optional["resolution"] = "Explained the setting to change"
+        return {
+            **optional,
+            "status": case.status,
+            "incident_id": case.case_id,
+            "business_type_name": case.business_type,
+            "incident_type_name": "Service ticket" if language == "en-us" else "服务工单",
+            "product_category_name": case.product,
+            "incident_service_type": "Technical service ticket",
+            "customer_id": case.customer_id,
+            "dc_name": "AP-Singapore",
+            "simple_description": case.description,
+            "create_time": _local(case.created, zone),
+            "label_list": [],
+        }
+
+    def operate_logs(self, request: Request) -> Response:
+        common = self._common(request)
+        if isinstance(common, Response):
+            return common
+        zone, language, offset, limit = common
+        case_id = request.path_params["case_id"]
+        if case_id not in self.logs:
+            return _api_error(404, "OSM.00040404", f"The service ticket {case_id} does not exist")
+        entries = self.logs[case_id]
+        page = entries[offset : offset + limit]
+        english = language == "en-us"
+        return Response.json(
+            200,
+            {
+                "total_count": len(entries),
+                "incident_operate_log_list": [
+                    {
+                        "incident_log_id": entry.log_id,
+                        "incident_id": entry.case_id,
+                        "operate_type": entry.operate_type,
+                        "operator_type": entry.operator_type,
+                        "operator_id": entry.operator_id,
+                        "operator_name": entry.operator_name,
+                        "operate_desc": _OPERATIONS[entry.operate_type][0 if english else 1],
+                        "operate_time": _local(entry.when, zone),
+                        "timestamp_operate_time": str(int(entry.when.timestamp() * 1000)),
+                    }
+                    for entry in page
+                ],
+            },
+        )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _whole_second(value: dt.datetime) -> dt.datetime:
+    # operate_time strings carry whole seconds: the truth must be representable.
+    return value.replace(microsecond=0)
+
+
+def _zone(label: str) -> dt.tzinfo | None:
+    found = _ZONE.match(label.strip())
+    if found is None:
+        return None
+    sign, hours, minutes = found.groups()
+    if sign is None:
+        return dt.timezone.utc
+    offset = dt.timedelta(hours=int(hours), minutes=int(minutes or 0))
+    if offset > dt.timedelta(hours=14):
+        return None
+    return dt.timezone(-offset if sign == "-" else offset)
+
+
+def _local(value: dt.datetime, zone: dt.tzinfo) -> str:
+    return value.astimezone(zone).strftime(LOCAL_FORMAT)
+
+
+def _parse_query_time(value: str | None, zone: dt.tzinfo) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.strptime(value, LOCAL_FORMAT)
+    except ValueError:
+        msg = f"time must be written as yyyy-MM-dd HH:mm:ss, got {value}"
+        raise ValueError(msg) from None
+    return parsed.replace(tzinfo=zone)
+
+
+def _iam_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def _iam_error(status: int, title: str, message: str) -> Response:
+    return Response.json(status, {"error": {"code": status, "message": message, "title": title}})
+
+
+def _api_error(status: int, code: str, message: str) -> Response:
+    return Response.json(status, {"error_code": code, "error_msg": message})
+
+
+def create_api(seed: int, records: int) -> HuaweiAPI:
+    """The sandbox's entry point for this vendor."""
+    return HuaweiAPI(seed=seed, records=records)

@@ -1,0 +1,218 @@
+"""Huawei helpers: zones, value conversion, offset pages, IAM token handling, error lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tap_ticketlogs.client import RejectedResponseError
+from tap_ticketlogs.huawei.auth import (
+    RENEW_MARGIN,
+    HuaweiTokenAuthenticator,
+    IAMPasswordLogin,
+    huawei_authenticator,
+)
+from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
+from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator, next_offset
+from tap_ticketlogs.huawei.settings import OFFSET_MAX
+from tap_ticketlogs.huawei.streams import huawei_error_text
+from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.sandbox import huawei as sandbox_huawei
+from tap_ticketlogs.sandbox.huawei import HuaweiAPI
+from tap_ticketlogs.sandbox.server import Sandbox
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("label", "hours"),
+    [("GMT+8", 8), ("GMT", 0), ("GMT+0", 0), ("GMT-5", -5), ("GMT+05:30", 5.5), ("GMT-0330", -3.5)],
+)
+def test_zone_labels(label: str, hours: float) -> None:
+    assert zone_of(label).utcoffset(None) == dt.timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("label", ["UTC+8", "GMT+15", "Asia/Shanghai", "GMT+8:5", ""])
+def test_bad_zone_labels(label: str) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        zone_of(label)
+
+
+def test_local_times_are_read_in_the_zone_unless_they_carry_an_offset() -> None:
+    gmt8 = zone_of("GMT+8")
+    assert local_datetime("2026-01-05 10:00:00", gmt8) == "2026-01-05T02:00:00Z"
+    assert local_datetime("2026-01-05 10:00:00", zone_of("GMT-5")) == "2026-01-05T15:00:00Z"
+    assert local_datetime("2026-01-05T10:00:00Z", gmt8) == "2026-01-05T10:00:00Z"
+    assert local_datetime("2026-01-05T10:00:00+01:00", gmt8) == "2026-01-05T09:00:00Z"
+    assert local_datetime("", gmt8) is None
+    assert local_datetime(None, gmt8) is None
+    with pytest.raises(ValueError, match="not a date-time"):
+        local_datetime(20260105, gmt8)
+
+
+def test_timestamp_operate_time() -> None:
+    gmt8 = zone_of("GMT+8")
+    assert epoch_ms_or_datetime("1767600000000", gmt8) == "2026-01-05T08:00:00Z"
+    assert epoch_ms_or_datetime(1767600000123, gmt8) == "2026-01-05T08:00:00.123000Z"
+    assert epoch_ms_or_datetime("2026-01-05 16:00:00", gmt8) == "2026-01-05T08:00:00Z"
+    assert epoch_ms_or_datetime("", gmt8) is None
+    with pytest.raises(ValueError, match="epoch milliseconds"):
+        epoch_ms_or_datetime("20260105", gmt8)  # digits only, but not milliseconds
+    with pytest.raises(ValueError, match="not a timestamp"):
+        epoch_ms_or_datetime(True, gmt8)
+
+
+def test_integers() -> None:
+    assert as_integer(3) == 3
+    assert as_integer("17") == 17
+    assert as_integer("-1") == -1
+    assert as_integer(None) is None
+    for bad in ("3.5", "x", True):
+        with pytest.raises(ValueError, match="not an integer"):
+            as_integer(bad)
+
+
+@pytest.mark.parametrize(
+    ("body", "offset", "expected"),
+    [
+        ({"total_count": 250, "items": [{}] * 100}, 0, 100),
+        ({"total_count": 250, "items": [{}] * 100}, 100, 200),
+        ({"total_count": 250, "items": [{}] * 50}, 200, None),  # the last page
+        ({"total_count": 200, "items": [{}] * 100}, 100, None),  # exactly full
+        ({"total_count": 900, "items": []}, 300, None),  # a total that overstates: no loop
+        ({"items": [{}] * 100}, 0, None),  # no total: one page
+        ({"total_count": 250, "items": [{}] * 7}, 0, 7),  # a short page advances by what came
+        ([], 0, None),
+    ],
+)
+def test_next_offset(body: Any, offset: int, expected: int | None) -> None:
+    assert next_offset(body, "items", offset) == expected
+
+
+def _response(body: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(body).encode()
+    response.request = requests.Request("GET", "http://127.0.0.1/v2/x").prepare()
+    return response
+
+
+def test_paginator_stops_at_the_documented_offset_ceiling() -> None:
+    ceilings: list[int] = []
+    paginator = OffsetTotalPaginator("items", on_ceiling=lambda _, offset: ceilings.append(offset))
+    page = {"total_count": 70_000, "items": [{}] * 100}
+    offsets = [paginator.current_value]
+    while not paginator.finished:
+        paginator.advance(_response(page))
+        if not paginator.finished:
+            offsets.append(paginator.current_value)
+    assert offsets[-1] == 65_500  # the last offset the API accepts with limit 100
+    assert max(offsets) <= OFFSET_MAX
+    assert offsets == list(range(0, 65_501, 100))
+    assert ceilings == [65_600]
+
+
+def test_error_text() -> None:
+    assert huawei_error_text({"error_code": "OSM.1", "error_msg": "No  such\ncase"}) == (
+        "OSM.1: No such case"
+    )
+    assert huawei_error_text({"error_msg": "x"}) == "no error_code: x"
+
+
+# -- IAM tokens ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def iam() -> Iterator[tuple[Sandbox, HuaweiAPI]]:
+    with Sandbox(seed=1, records=10, vendors=("huawei",)) as running:
+        api = running.vendors["huawei"]
+        assert isinstance(api, HuaweiAPI)
+        yield running, api
+
+
+def _login(sandbox: Sandbox, **overrides: Any) -> IAMPasswordLogin:
+    settings: dict[str, Any] = {
+        "iam_url": sandbox.base_url,
+        "domain_name": sandbox_huawei.DOMAIN_NAME,
+        "user_name": sandbox_huawei.USER_NAME,
+        "password": sandbox_huawei.PASSWORD,
+        "project_name": sandbox_huawei.PROJECT_NAME,
+        "timeout": 10,
+        **overrides,
+    }
+    return IAMPasswordLogin(**settings)
+
+
+def test_login_sends_the_documented_body(iam: tuple[Sandbox, HuaweiAPI]) -> None:
+    sandbox, api = iam
+    login = _login(sandbox)
+    body = login.request_body()["auth"]
+    assert body["identity"]["methods"] == ["password"]
+    assert body["identity"]["password"]["user"]["domain"] == {"name": sandbox_huawei.DOMAIN_NAME}
+    assert body["scope"] == {"project": {"name": sandbox_huawei.PROJECT_NAME}}
+    token, expires_at = login.obtain()
+    assert token.startswith("MIIsandbox")
+    assert expires_at is not None
+    assert dt.timedelta(hours=23) < expires_at - dt.datetime.now(UTC) <= dt.timedelta(hours=24)
+    assert REDACTOR.redact(f"token {token}") == "token ***"  # registered before any use
+    assert api.logins == 1
+
+
+def test_domain_scope_without_project(iam: tuple[Sandbox, HuaweiAPI]) -> None:
+    sandbox, api = iam
+    login = _login(sandbox, project_name=None)
+    assert login.request_body()["auth"]["scope"] == {"domain": {"name": sandbox_huawei.DOMAIN_NAME}}
+    login.obtain()
+    assert api.logins == 1
+
+
+def test_wrong_password_is_a_rejected_login(iam: tuple[Sandbox, HuaweiAPI]) -> None:
+    sandbox, _ = iam
+    with pytest.raises(RejectedResponseError) as raised:
+        _login(sandbox, password="not-the-password").obtain()
+    assert raised.value.status == 401
+    assert raised.value.detail == "IAM login failed: HTTP 401: The username or password is wrong."
+
+
+def test_token_is_renewed_before_it_expires(iam: tuple[Sandbox, HuaweiAPI]) -> None:
+    sandbox, api = iam
+    now = [dt.datetime.now(UTC)]
+    auth = HuaweiTokenAuthenticator(login=_login(sandbox), clock=lambda: now[0])
+    first = auth.current_token()
+    assert auth.current_token() == first
+    assert api.logins == 1
+    # Still valid for a little more than the margin: kept.
+    now[0] += dt.timedelta(hours=24) - RENEW_MARGIN - dt.timedelta(minutes=1)
+    assert auth.current_token() == first
+    # Within the margin before expires_at: renewed before the API could reject it.
+    now[0] += dt.timedelta(minutes=2)
+    second = auth.current_token()
+    assert second != first
+    assert api.logins == 2
+
+
+def test_a_rejected_token_is_renewed_once_for_all_threads(iam: tuple[Sandbox, HuaweiAPI]) -> None:
+    sandbox, api = iam
+    auth = HuaweiTokenAuthenticator(login=_login(sandbox))
+    first = auth.current_token()
+    assert auth.renew_rejected(first) is True
+    second = auth.current_token()
+    assert second != first
+    # A second thread rejected with the same old token: resent with the new one, no login.
+    assert auth.renew_rejected(first) is True
+    assert auth.current_token() == second
+    assert api.logins == 2
+
+
+def test_a_configured_token_is_not_renewable() -> None:
+    auth = huawei_authenticator({"auth_token": "configured-token-123"}, timeout=5)
+    assert not auth.renewable
+    assert auth.renew_rejected("configured-token-123") is False
+    request = requests.Request("GET", "http://127.0.0.1/").prepare()
+    assert auth(request).headers["X-Auth-Token"] == "configured-token-123"
+    assert REDACTOR.redact("configured-token-123") == "***"
