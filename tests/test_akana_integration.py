@@ -247,6 +247,31 @@ def test_session_expiring_mid_run_is_replaced(akana: Sandbox) -> None:
     assert requests_served[TXLOGS]["401"] >= 1
 
 
+def test_no_secret_reaches_the_output_of_a_run(akana: Sandbox, tmp_path: Any) -> None:
+    api = api_of(akana)
+    api.expire_sessions_after = 5  # a login, a 401 and a second login during the run
+    # Every logger at DEBUG (urllib3's connection lines included).
+    log_config = tmp_path / "logging.yml"
+    log_config.write_text(
+        "version: 1\ndisable_existing_loggers: false\n"
+        "handlers: {console: {class: logging.StreamHandler, stream: ext://sys.stderr}}\n"
+        "root: {level: DEBUG, handlers: [console]}\n"
+    )
+    result = run_cli(
+        config=akana_config(akana, page_size=50),
+        tmp_path=tmp_path,
+        env={"SINGER_SDK_LOG_CONFIG": str(log_config)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert akana.stats()["requests"][LOGIN] == {"200": 2}
+    assert '"POST /api/login HTTP/1.1" 200' in result.stderr  # debug lines were written
+    secrets = [sandbox_akana.PASSWORD, *api.issued_tokens()]
+    assert len(secrets) > 4
+    for secret in secrets:
+        assert secret not in result.stderr
+        assert secret not in result.stdout
+
+
 def test_session_rejected_after_relogin_fails_in_one_line(akana: Sandbox, tmp_path: Any) -> None:
     # The sandbox runs in this process; the CLI in another one, so use the in-process run.
     api_of(akana).reject_all_sessions = True

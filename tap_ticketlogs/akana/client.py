@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -98,6 +99,7 @@ class AkanaStream(WindowedStream[int]):
     ) -> Callable[..., requests.Response]:
         """Log in or renew inside the retry loop, so a failed login is retried like a request."""
 
+        @functools.wraps(func)  # retry log lines keep naming the request function
         def with_session(
             prepared_request: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:

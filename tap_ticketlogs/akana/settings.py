@@ -27,7 +27,8 @@ SECTION = th.ObjectType(
         th.StringType,
         secret=True,
         title="Akana auth token",
-        description="Value of the AtmoAuthToken_{fed_member_id} cookie; or email+password.",
+        description="Value of the AtmoAuthToken_{fed_member_id} cookie (lasts about 30 "
+        "minutes, not renewed); or email+password.",
     ),
     th.Property(
         "csrf_token",
@@ -40,7 +41,8 @@ SECTION = th.ObjectType(
         "email",
         th.StringType,
         title="Akana email",
-        description="Login email, used with password instead of auth_token.",
+        description="Login email: with password, the tap logs in (POST /api/login), renews "
+        "the session cookie before it expires and logs in again once after a 401.",
     ),
     th.Property(
         "password",

@@ -272,6 +272,11 @@ class AkanaAPI(VendorAPI):
         self._generate(count, start, self.until)
         return self.record_counts()
 
+    def issued_tokens(self) -> list[str]:
+        """Every cookie and CSRF value this sandbox has handed out (for redaction tests)."""
+        with self._lock:
+            return [value for token, (_, csrf) in self._sessions.items() for value in (token, csrf)]
+
     def expire_sessions(self) -> None:
         """Let every session obtained by login expire now (the static cookie stays valid)."""
         with self._lock:
