@@ -17,6 +17,7 @@ from tap_ticketlogs.huawei.streams import HuaweiStream
 from tap_ticketlogs.sandbox import huawei as sandbox_huawei
 from tap_ticketlogs.sandbox.huawei import PASSWORD, CaseLog, HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import error_lines, run_cli, run_tap
 
@@ -103,9 +104,14 @@ def test_operate_time_is_utc_whatever_zone_is_requested(
     # The sandbox wrote every local time in the zone the tap asked for, and no other.
     assert {label for kind, label in api.seen if kind == "zone"} == {zone}
     assert_matches_truth(output.records(LOGS), api.all_logs())
-    created = {case.case_id: rfc3339(case.created) for case in api.cases}
-    for case in output.records(CASES):
-        assert case["create_time"] == created[case["incident_id"]]
+    cases = {case.case_id: case for case in api.cases}
+    emitted = output.records(CASES)
+    for case in emitted:
+        truth = cases[case["incident_id"]]
+        assert case["create_time"] == rfc3339(truth.created)
+        if truth.confirmed:
+            assert case["confirmed_time"] == rfc3339(truth.confirmed)
+    assert any("confirmed_time" in case for case in emitted)
 
 
 def test_the_api_default_zone_would_shift_times_by_eight_hours(sandbox: Sandbox) -> None:
@@ -121,6 +127,19 @@ def test_the_api_default_zone_would_shift_times_by_eight_hours(sandbox: Sandbox)
     ).json()
     local = body["incident_operate_log_list"][0]["operate_time"]
     assert local == (entries[0].when + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_logs_alone_can_be_selected(sandbox: Sandbox) -> None:
+    config = huawei_config(sandbox)
+    catalog = TapTicketLogs(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == LOGS
+    output = run_tap(config, catalog=catalog)
+    assert output.records(CASES) == []
+    assert_matches_truth(output.records(LOGS), api_of(sandbox).all_logs())
+    assert requests_served(sandbox, LOGIN_LABEL, "201") == 1
 
 
 def test_second_run_emits_only_newer_logs(sandbox: Sandbox) -> None:

@@ -20,11 +20,12 @@ from tap_ticketlogs.huawei.auth import (
 from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator, next_offset
 from tap_ticketlogs.huawei.settings import OFFSET_MAX
-from tap_ticketlogs.huawei.streams import huawei_error_text
+from tap_ticketlogs.huawei.streams import HuaweiStream, huawei_error_text
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.sandbox import huawei as sandbox_huawei
 from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.tap import TapTicketLogs
 
 UTC = dt.timezone.utc
 
@@ -216,3 +217,55 @@ def test_a_configured_token_is_not_renewable() -> None:
     request = requests.Request("GET", "http://127.0.0.1/").prepare()
     assert auth(request).headers["X-Auth-Token"] == "configured-token-123"
     assert REDACTOR.redact("configured-token-123") == "***"
+
+
+# -- stream declarations ------------------------------------------------------------------
+
+
+@pytest.fixture
+def tap() -> TapTicketLogs:
+    return TapTicketLogs(
+        config={
+            "start_date": "2026-01-01T00:00:00Z",
+            "end_date": "2026-02-01T00:00:00Z",
+            "huawei": {
+                "base_url": "https://osm.example.com",
+                "auth_token": "configured-token-456",
+                "group_id": "grp-ops",
+                "page_size": 50,
+            },
+        },
+        parse_env_config=False,
+    )
+
+
+def test_requests_name_the_zone_the_language_and_the_time_bounds(tap: TapTicketLogs) -> None:
+    cases = tap.streams["huawei_cases"]
+    assert isinstance(cases, HuaweiStream)
+    assert cases.http_headers["X-Time-Zone"] == "GMT+0"
+    assert cases.http_headers["X-Language"] == "en-us"
+    assert cases.get_url_params(None, 150) == {
+        "offset": 150,
+        "limit": 50,
+        "group_id": "grp-ops",
+        "query_start_time": "2026-01-01 00:00:00",
+        "query_end_time": "2026-02-01 00:00:00",
+    }
+    logs = tap.streams["huawei_case_operate_logs"]
+    assert logs.get_url_params({"case_id": "CS1"}, None) == {
+        "offset": 0,
+        "limit": 50,
+        "group_id": "grp-ops",
+    }
+    # A slash in an id cannot change the path (requests encodes the space when sending).
+    assert logs.get_url({"case_id": "CS 1/2"}).endswith("/cases/CS 1%2F2/operate-logs")
+
+
+def test_error_bodies_behind_a_200_are_rejected(tap: TapTicketLogs) -> None:
+    logs = tap.streams["huawei_case_operate_logs"]
+    assert logs.body_problem({"error_code": "OSM.1", "error_msg": "busy"}) == "OSM.1: busy"
+    assert logs.body_problem({"incident_operate_log_list": {}}) == (
+        "'incident_operate_log_list' is a JSON dict, not a list"
+    )
+    assert logs.body_problem([]) == "body is a JSON list, not an object"
+    assert logs.body_problem({"total_count": 0, "incident_operate_log_list": []}) is None
