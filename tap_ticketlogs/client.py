@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import backoff
 import requests
 import simplejson
 from singer_sdk import RESTStream
@@ -81,6 +82,15 @@ def decoded_json(response: requests.Response) -> Any:  # noqa: ANN401 - any JSON
         raise RetriableResponseError(msg, response) from None
     response.__dict__["_ticketlogs_json"] = body
     return body
+
+
+def transport_problem(exc: requests.RequestException, request: requests.PreparedRequest) -> str:
+    """Say in a few words why no HTTP answer came (no URL: it may carry query secrets)."""
+    host = urlsplit(request.url or "").netloc
+    reason = exc.args[0] if exc.args else exc
+    # urllib3 wraps the socket error: keep its last clause, e.g. "[Errno 111] Connection refused".
+    text = str(getattr(reason, "reason", reason)).rsplit(": ", 1)[-1].rstrip("'\")")
+    return f"{type(exc).__name__} talking to {host}: {REDACTOR.redact(text)}"
 
 
 def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime) -> float | None:
@@ -200,7 +210,23 @@ class TicketLogsStream(RESTStream[TToken]):
         self, func: Callable[..., requests.Response]
     ) -> Callable[..., requests.Response]:
         """Retry as the SDK does, then turn any final failure into one clear line."""
-        retrying = super().request_decorator(func)
+        # The SDK's decorator, less its logger: backoff_handler already logs one redacted
+        # line per retry, and the final failure is the one-line error below.
+        retrying: Callable[..., requests.Response] = backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
 
         def send(
             prepared_request: requests.PreparedRequest, context: Context | None
@@ -215,7 +241,7 @@ class TicketLogsStream(RESTStream[TToken]):
                 raise self.source_error(prepared_request, context, status, detail) from None
             except requests.RequestException as exc:
                 detail = (
-                    f"{type(exc).__name__}: {REDACTOR.redact(str(exc))} "
+                    f"{transport_problem(exc, prepared_request)} "
                     f"(gave up after {self.backoff_max_tries()} attempts)"
                 )
                 raise self.source_error(prepared_request, context, None, detail) from None

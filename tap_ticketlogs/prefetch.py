@@ -9,14 +9,54 @@ record before it was emitted. Memory stays bounded: at most ``lookahead`` units 
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
+_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+
+
+class DaemonPool:
+    """A minimal thread pool whose workers are daemon threads.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit: after a
+    fatal error, the tap would wait for every in-flight request to exhaust its retries
+    (minutes) before reporting. Daemon workers let the one-line error and the exit happen now.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
+            for index in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., Result], *args: Any) -> Future[Result]:  # noqa: ANN401
+        future: Future[Result] = Future()
+        self._jobs.put((future, function, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Let every worker finish its current job and stop; queued jobs must be cancelled."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, function, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
+                future.set_exception(exc)
 
 
 class Prefetcher(Generic[Key, Result]):
@@ -31,7 +71,7 @@ class Prefetcher(Generic[Key, Result]):
         self._planned: list[Key] = []
         self._next_to_submit = 0
         self._futures: OrderedDict[Key, Future[Result]] = OrderedDict()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonPool | None = None
         self._lock = threading.Lock()
 
     def plan(self, keys: Iterable[Key]) -> None:
@@ -74,7 +114,7 @@ class Prefetcher(Generic[Key, Result]):
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown()
 
     def _top_up(self) -> None:
         if self._max_workers == 1:
@@ -83,7 +123,5 @@ class Prefetcher(Generic[Key, Result]):
             key = self._planned[self._next_to_submit]
             self._next_to_submit += 1
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._max_workers, thread_name_prefix="ticketlogs-fetch"
-                )
+                self._executor = DaemonPool(self._max_workers, "ticketlogs-fetch")
             self._futures[key] = self._executor.submit(self._fetch, key)

@@ -190,8 +190,11 @@ def test_a_run_resumed_from_a_mid_run_state_loses_nothing(sandbox: Sandbox) -> N
     messages = full.messages
     states = [i for i, message in enumerate(messages) if message["type"] == "STATE"]
     cut = states[len(states) // 2]
-    before = {m["record"]["incident_log_id"] for m in messages[:cut] if m["type"] == "RECORD"
-              and m["stream"] == LOGS}
+    before = {
+        m["record"]["incident_log_id"]
+        for m in messages[:cut]
+        if m["type"] == "RECORD" and m["stream"] == LOGS
+    }
     assert before
     resumed = run_tap(config, state=messages[cut]["value"])
     after = {record["incident_log_id"] for record in resumed.records(LOGS)}

@@ -306,10 +306,14 @@ def test_state_size_does_not_grow_with_the_number_of_tickets() -> None:
             sizes.append((tickets, largest, output.final_state["bookmarks"][LOGS]))
     (few, few_size, few_bookmark), (many, many_size, many_bookmark) = sizes
     assert many >= 20 * few
-    assert few_bookmark == many_bookmark == {
-        "replication_key": "time",
-        "replication_key_value": few_bookmark["replication_key_value"],
-    }
+    assert (
+        few_bookmark
+        == many_bookmark
+        == {
+            "replication_key": "time",
+            "replication_key_value": few_bookmark["replication_key_value"],
+        }
+    )
     assert abs(many_size - few_size) < 64  # a digit here and there, never a ticket list
 
 
@@ -326,9 +330,10 @@ def test_killed_run_resumed_from_its_last_state_loses_nothing(sb: Sandbox) -> No
     kill = logs[len(logs) // 2]
     last_state = [m["value"] for m in messages[:kill] if m["type"] == "STATE"][-1]
     # The log bookmark never moved past entries not yet emitted.
-    assert last_state["bookmarks"][LOGS]["replication_key_value"] == first.final_state[
-        "bookmarks"
-    ][LOGS]["replication_key_value"]
+    assert (
+        last_state["bookmarks"][LOGS]["replication_key_value"]
+        == first.final_state["bookmarks"][LOGS]["replication_key_value"]
+    )
     before = {messages[i]["record"]["log_key"] for i in logs if i < kill}
     resumed = run_tap(config, state=last_state)
     after = {record["log_key"] for record in resumed.records(LOGS)}
@@ -356,8 +361,11 @@ def test_transient_faults_are_retried_without_loss() -> None:
 def test_sandbox_rejects_take_over_fifty(sb: Sandbox) -> None:
     token = requests.post(
         f"{sb.base_url}/token",
-        data={"grant_type": "refresh_token", "client_id": "socialboards-sandbox-client",
-              "refresh_token": REFRESH_TOKEN},
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "socialboards-sandbox-client",
+            "refresh_token": REFRESH_TOKEN,
+        },
         timeout=10,
     ).json()["access_token"]
     ticket_id = sorted(api_of(sb).tickets)[0]

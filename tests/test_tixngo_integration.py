@@ -180,7 +180,7 @@ def test_unknown_mobile_app_names_the_partition(sandbox: Sandbox, tmp_path: Any)
     (line,) = error_lines(result.stderr)
     assert "mobile_app_id=app-does-not-exist" in line
     assert "HTTP 404" in line
-    assert "from=2026-01-01T00:00:00Z" in line
+    assert "window_start=2026-01-01T00:00:00Z" in line
 
 
 def test_transient_faults_are_retried_without_loss() -> None:

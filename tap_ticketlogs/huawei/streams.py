@@ -46,11 +46,15 @@ CASE_INTEGER_FIELDS = ("status",)
 LOG_INTEGER_FIELDS = ("operate_type", "operator_type")
 
 CASES_SCHEMA = th.PropertiesList(
-    th.Property("incident_id", th.StringType, required=True,
-                description="Service ticket (case) id."),
-    th.Property("status", th.IntegerType,
-                description="0 to be processed, 1 processing, 2 to be confirmed, 3 completed, "
-                "4 canceled, 12 invalid, 17 pending feedback."),
+    th.Property(
+        "incident_id", th.StringType, required=True, description="Service ticket (case) id."
+    ),
+    th.Property(
+        "status",
+        th.IntegerType,
+        description="0 to be processed, 1 processing, 2 to be confirmed, 3 completed, "
+        "4 canceled, 12 invalid, 17 pending feedback.",
+    ),
     th.Property("business_type_name", th.StringType),
     th.Property("incident_type_name", th.StringType),
     th.Property("product_category_name", th.StringType),
@@ -77,10 +81,17 @@ LOGS_SCHEMA = th.PropertiesList(
     th.Property("operator_id", th.StringType),
     th.Property("operator_name", th.StringType),
     th.Property("operate_desc", th.StringType),
-    th.Property("operate_time", th.DateTimeType, required=True,
-                description="When the operation happened, read in the requested zone (UTC)."),
-    th.Property("timestamp_operate_time", th.DateTimeType,
-                description="The same instant from the API's epoch milliseconds (UTC)."),
+    th.Property(
+        "operate_time",
+        th.DateTimeType,
+        required=True,
+        description="When the operation happened, read in the requested zone (UTC).",
+    ),
+    th.Property(
+        "timestamp_operate_time",
+        th.DateTimeType,
+        description="The same instant from the API's epoch milliseconds (UTC).",
+    ),
     additional_properties=True,
 ).to_dict()
 

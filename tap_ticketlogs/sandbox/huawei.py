@@ -156,8 +156,9 @@ class HuaweiAPI(VendorAPI):
         self, count: int, start: dt.datetime, end: dt.datetime, *, new_cases: int
     ) -> None:
         # New cases open in the first half of the period, so each has time for its logs.
-        opened = [self._new_case(self._moment(start, start + (end - start) / 2))
-                  for _ in range(new_cases)]
+        opened = [
+            self._new_case(self._moment(start, start + (end - start) / 2)) for _ in range(new_cases)
+        ]
         opened.sort(key=lambda case: case.created)
         candidates = [case for case in self.cases if case.created < end]
         for index in range(count):

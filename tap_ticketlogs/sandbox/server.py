@@ -64,7 +64,7 @@ class Sandbox:
         self.faults = FaultInjector(faults, seed)
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, int]] = Counter()
-        self.httpd = ThreadingHTTPServer((host, port), _handler_class(self))
+        self.httpd = _QuietServer((host, port), _handler_class(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -134,6 +134,16 @@ class Sandbox:
                 self.requests[(route.label, response.status)] += 1
             return response
         return Response.json(404, {"message": f"no route for {request.method} {request.path}"})
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a tap stopping after an error) is not news."""
+
+    @override
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _rfc3339(value: dt.datetime) -> str:

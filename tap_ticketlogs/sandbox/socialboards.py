@@ -35,8 +35,12 @@ TOKEN_LIFETIME_S = 3599
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 DEFAULT_DAYS = 30
 FIRST_TICKET_ID = 4_484_600
-ORDER_BY = ("last_thread_activity_desc", "last_thread_activity_asc", "creation_time_desc",
-            "creation_time_asc")
+ORDER_BY = (
+    "last_thread_activity_desc",
+    "last_thread_activity_asc",
+    "creation_time_desc",
+    "creation_time_asc",
+)
 # Ticket action types seen in the vendor's samples plus the usual inbox actions. Thread
 # actions (a message, a reply, a note) move a ticket's lastThreadElementCreationTime; the
 # others (read, status, category, tags, assignee) only add a log entry.
@@ -142,13 +146,20 @@ class SocialboardsAPI(VendorAPI):
         author_name = self._random.choice(AUTHORS)
         fields: dict[str, Any] = {
             "id": ticket_id,
-            "title": self._random.choice(("New car price list.", "Order not delivered",
-                                          "Refund request", "Cannot log in")),
+            "title": self._random.choice(
+                ("New car price list.", "Order not delivered", "Refund request", "Cannot log in")
+            ),
             "message": "Hello, can you help me?",
-            "htmlMessage": "<div class=\"sb-html-message\">Hello, can you help me?</div>",
-            "author": {"customIdentifier": None, "email": None, "image": None, "isBot": False,
-                       "id": f"{self._random.getrandbits(128):032x}", "name": author_name,
-                       "status": "client"},
+            "htmlMessage": '<div class="sb-html-message">Hello, can you help me?</div>',
+            "author": {
+                "customIdentifier": None,
+                "email": None,
+                "image": None,
+                "isBot": False,
+                "id": f"{self._random.getrandbits(128):032x}",
+                "name": author_name,
+                "status": "client",
+            },
             "category": self._random.choice(
                 (None, {"id": 15721, "name": "Other cases", "parents": []})
             ),
@@ -156,8 +167,13 @@ class SocialboardsAPI(VendorAPI):
             "customFields": [],
             "lockedBy": None,
             "originalLink": None,
-            "properties": {"isAnonymized": False, "isMuted": False, "hasAttachments": False,
-                           "isDeleted": False, "isSpam": False},
+            "properties": {
+                "isAnonymized": False,
+                "isMuted": False,
+                "hasAttachments": False,
+                "isDeleted": False,
+                "isSpam": False,
+            },
             "replyCount": 0,
             "isMuted": False,
             "sentiment": self._random.choice(("question", "neutral", "negative")),
@@ -294,12 +310,15 @@ class SocialboardsAPI(VendorAPI):
         with self._lock:
             self._tokens[access] = (dt.datetime.now(dt.timezone.utc), self.token_max_uses)
             self.tokens_issued += 1
-        return Response.json(200, {
-            "access_token": access,
-            "token_type": "bearer",
-            "expires_in": self.token_lifetime_s,
-            "refresh_token": form["refresh_token"],
-        })
+        return Response.json(
+            200,
+            {
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": self.token_lifetime_s,
+                "refresh_token": form["refresh_token"],
+            },
+        )
 
     def revoke_refresh_token(self, token: str = REFRESH_TOKEN) -> None:
         self.refresh_tokens.discard(token)
@@ -345,7 +364,8 @@ class SocialboardsAPI(VendorAPI):
         with self._lock:
             tickets = list(self.tickets.values())
         selected = [
-            ticket for ticket in tickets
+            ticket
+            for ticket in tickets
             if (created_from is None or ticket.created >= created_from)
             and (created_to is None or ticket.created <= created_to)
             and (not wanted_ids or ticket.id in wanted_ids)
@@ -357,8 +377,10 @@ class SocialboardsAPI(VendorAPI):
         elif order == "creation_time_asc":
             selected.sort(key=lambda t: (t.created, t.id))
         else:
-            selected.sort(key=lambda t: (t.last_thread_activity, t.id),
-                          reverse=order == "last_thread_activity_desc")
+            selected.sort(
+                key=lambda t: (t.last_thread_activity, t.id),
+                reverse=order == "last_thread_activity_desc",
+            )
         return _ok([ticket.as_api() for ticket in selected[skip : skip + take]])
 
     def ticket_log(self, request: Request) -> Response:
@@ -379,8 +401,11 @@ class SocialboardsAPI(VendorAPI):
         if ticket_id in self.failing_logs:
             code, text = self.failing_logs[ticket_id]
             return _error(200, code, text)
-        entries = [log.entry for log in ticket.entries
-                   if not action_types or log.entry["actionType"] in action_types]
+        entries = [
+            log.entry
+            for log in ticket.entries
+            if not action_types or log.entry["actionType"] in action_types
+        ]
         return _ok(entries[skip : skip + take])
 
 
@@ -428,4 +453,3 @@ def _unauthorised() -> Response:
 def create_api(seed: int, records: int) -> SocialboardsAPI:
     """The sandbox's entry point for this vendor."""
     return SocialboardsAPI(seed=seed, records=records)
-

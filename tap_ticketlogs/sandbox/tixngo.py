@@ -82,7 +82,7 @@ class TixngoAPI(VendorAPI):
                 if action == "Accept transfer"
                 else owner
             )
-            entry = {
+            entry: dict[str, Any] = {
                 "ticketId": f"TKT-{self._serial:08d}",
                 "eventId": f"EVT-{self._random.randrange(1, 12):03d}",
                 "actionName": action,

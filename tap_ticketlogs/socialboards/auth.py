@@ -202,7 +202,10 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
     @staticmethod
     def _error(status: int | None, detail: str) -> SourceAPIError:
         return SourceAPIError(
-            source=SOURCE_LABEL, stream="token", partition=None, status=status,
+            source=SOURCE_LABEL,
+            stream="token",
+            partition=None,
+            status=status,
             detail=REDACTOR.redact(detail),
         )
 

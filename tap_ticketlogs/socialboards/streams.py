@@ -74,8 +74,11 @@ TICKET_SCHEMA = th.PropertiesList(
     th.Property("author", _USER),
     th.Property("category", th.ObjectType(additional_properties=True)),
     th.Property("creationTime", th.DateTimeType, description="Creation time (UTC, 7 digits)."),
-    th.Property("lastThreadElementCreationTime", th.DateTimeType,
-                description="Creation time of the newest thread element (UTC, 7 digits)."),
+    th.Property(
+        "lastThreadElementCreationTime",
+        th.DateTimeType,
+        description="Creation time of the newest thread element (UTC, 7 digits).",
+    ),
     th.Property("lockedBy", _USER),
     th.Property("status", th.StringType),
     th.Property("source", th.StringType),
@@ -93,19 +96,26 @@ TICKET_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 TICKET_LOG_SCHEMA = th.PropertiesList(
-    th.Property("log_key", th.StringType, required=True,
-                description="Stable key: sha256 of the entry as sent and its ticket id."),
+    th.Property(
+        "log_key",
+        th.StringType,
+        required=True,
+        description="Stable key: sha256 of the entry as sent and its ticket id.",
+    ),
     th.Property("ticket_id", th.IntegerType, required=True, description="The ticket (partition)."),
     th.Property("time", th.DateTimeType, description="When it happened (UTC, 7 digits)."),
     th.Property("actionType", th.StringType),
     th.Property("actionString", th.StringType),
     th.Property("user", _USER),
-    th.Property("includedItems", th.ObjectType(
-        th.Property("categories", _ANY_LIST),
-        th.Property("tags", _ANY_LIST),
-        th.Property("users", _ANY_LIST),
-        additional_properties=True,
-    )),
+    th.Property(
+        "includedItems",
+        th.ObjectType(
+            th.Property("categories", _ANY_LIST),
+            th.Property("tags", _ANY_LIST),
+            th.Property("users", _ANY_LIST),
+            additional_properties=True,
+        ),
+    ),
     additional_properties=True,
 ).to_dict()
 

@@ -62,7 +62,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     source = "tixngo"
     source_label = "TIXNGO"
     partition_key = "mobile_app_id"
-    described_params = ("from", "to", "paginationKey")
+    described_params = ("paginationKey",)
 
     @property
     @override
