@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to data: installs the project and Meltano, starts the
-# sandbox, runs `meltano run tap-ticketlogs target-csv` against it and prints the rows
-# loaded per stream next to the records the sandbox holds. Exits non-zero on a mismatch.
+# sandbox, runs `meltano run tap-ticketlogs target-csv` against it (all four sources) and
+# prints the rows loaded per stream next to the records the sandbox holds.
+# Exits non-zero on a mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,13 @@ export TAP_TICKETLOGS_SANDBOX_URL
 echo "sandbox serving on $TAP_TICKETLOGS_SANDBOX_URL"
 
 rm -rf output/csv
-meltano --environment=sandbox run --full-refresh tap-ticketlogs target-csv
+mkdir -p output
+echo "meltano --environment=sandbox run --full-refresh tap-ticketlogs target-csv  (log: output/demo-meltano.log)"
+if ! meltano --environment=sandbox run --full-refresh tap-ticketlogs target-csv > output/demo-meltano.log 2>&1; then
+  tail -n 40 output/demo-meltano.log
+  exit 1
+fi
+grep -h "tap-ticketlogs .*summary" output/demo-meltano.log | sed 's/^.*summary/summary/' || true
 
 python_bin=.venv/bin/python
 "$python_bin" scripts/row_counts.py --csv-dir output/csv --sandbox-url "$TAP_TICKETLOGS_SANDBOX_URL"
