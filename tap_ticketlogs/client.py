@@ -17,13 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import backoff
 import requests
 import simplejson
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class TicketLogsStream(RESTStream[TToken]):
     @override
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.run_stats = RunStats(self.name, self.logger)
         # One connection per concurrent request, reused across pages and windows.
         pool = int(self.config.get("max_concurrency", 8))
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
@@ -188,6 +190,7 @@ class TicketLogsStream(RESTStream[TToken]):
 
     @override
     def backoff_handler(self, details: Details) -> None:
+        self.run_stats.add(retries=1)
         exception = details.get("exception")
         response = getattr(exception, "response", None)
         cause = (
@@ -210,6 +213,11 @@ class TicketLogsStream(RESTStream[TToken]):
         self, func: Callable[..., requests.Response]
     ) -> Callable[..., requests.Response]:
         """Retry as the SDK does, then turn any final failure into one clear line."""
+
+        def attempt(*args: Any) -> requests.Response:  # noqa: ANN401
+            self.run_stats.add(requests=1)
+            return func(*args)
+
         # The SDK's decorator, less its logger: backoff_handler already logs one redacted
         # line per retry, and the final failure is the one-line error below.
         retrying: Callable[..., requests.Response] = backoff.on_exception(
@@ -226,13 +234,13 @@ class TicketLogsStream(RESTStream[TToken]):
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
             logger=None,
-        )(func)
+        )(attempt)
 
         def send(
             prepared_request: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:
             try:
-                return retrying(prepared_request, context)
+                response = retrying(prepared_request, context)
             except RejectedResponseError as exc:
                 raise self.source_error(prepared_request, context, exc.status, exc.detail) from None
             except RetriableAPIError as exc:
@@ -245,8 +253,25 @@ class TicketLogsStream(RESTStream[TToken]):
                     f"(gave up after {self.backoff_max_tries()} attempts)"
                 )
                 raise self.source_error(prepared_request, context, None, detail) from None
+            self.run_stats.add(pages=1)
+            return response
 
         return send
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        tags: dict[str, Any] = {metrics.Tag.STREAM: self.name}
+        if endpoint:
+            tags[metrics.Tag.ENDPOINT] = endpoint
+        return RunStatsCounter(self.run_stats, tags, log_interval)
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        super().finalize_state_progress_markers(state)
+        # Called once per top-level stream after its sync (and, through it, per child).
+        self.run_stats.log_summary()
 
     def source_error(
         self,

@@ -230,3 +230,15 @@ def test_state_is_not_mutated_by_the_run(sandbox: Sandbox) -> None:
         snapshot["bookmarks"][STREAM]["partitions"][0]["replication_key_value"]
         == config["end_date"]
     )
+
+
+def test_run_ends_with_one_summary_line_per_stream(sandbox: Sandbox, tmp_path: Any) -> None:
+    result = run_cli(config=tixngo_config(sandbox, page_size=50), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summaries = [line for line in result.stderr.splitlines() if "summary tixngo" in line]
+    assert len(summaries) == 1
+    served = sandbox.stats()["requests"][PATH_LABEL]["200"]
+    assert (
+        f"summary tixngo_ticket_status_logs: 600 records, {served} requests, 0 retries, "
+        f"{served} pages, 3 partitions" in summaries[0]
+    )

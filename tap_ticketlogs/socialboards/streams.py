@@ -446,6 +446,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             )
             with self._lock:
                 self.skipped_tickets.append(ticket_id)
+            self.run_stats.add(skipped=1)
             return []
         return list(self._in_run(entries, ticket_id, bounds))
 
