@@ -340,6 +340,19 @@ class TicketLogsStream(RESTStream[TToken]):
         """
         return False
 
+    def check_connection(self) -> None:
+        """Make one cheap authenticated request; raise the one-line error if it fails.
+
+        Used by ``tap-ticketlogs --test``. The first page of the stream's first partition is
+        requested (lazily: later pages are never fetched).
+        """
+        first = self.partitions[0] if self.partitions else None
+        next(iter(self.request_records(self.connection_check_context(first))), None)
+
+    def connection_check_context(self, partition: Context | None) -> Context | None:
+        """The context of the request ``check_connection`` makes; windowed streams add one."""
+        return partition
+
     def with_partition(self, record: dict[str, Any], context: Context | None) -> dict[str, Any]:
         """Put the partition id on the record, as DESIGN.md's tap-added field."""
         if self.partition_key and context and self.partition_key in context:
@@ -397,6 +410,16 @@ class WindowedStream(TicketLogsStream[TToken]):
         for window_start, window_end in self.windows(context):
             yield from prefetcher.take(_window_key(context, window_start, window_end))
             self.checkpoint(context, window_end)
+
+    @override
+    def connection_check_context(self, partition: Context | None) -> Context | None:
+        # The latest window of the run: the most likely to be small, never in the future.
+        end = self.extraction_end()
+        return {
+            **(partition or {}),
+            WINDOW_START: to_rfc3339(end - self.window_width),
+            WINDOW_END: to_rfc3339(end),
+        }
 
     def _window_prefetcher(self) -> Prefetcher[WindowKey, list[dict[str, Any]]]:
         """One prefetcher per run, planned with every window of every partition, in order."""

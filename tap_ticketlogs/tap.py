@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 from typing import Any, ClassVar
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_ticketlogs.akana import settings as akana_settings
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
+from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.socialboards import settings as socialboards_settings
@@ -123,6 +127,41 @@ class TapTicketLogs(Tap):
         if raise_errors:
             validate_config(self.config, self.config_jsonschema)
         return []
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: per configured source, one request that says ok or what failed."""
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config: Any = ctx.params.get("config")
+        tap = cls(
+            config=config.config if config else None,
+            parse_env_config=bool(config and config.parse_env),
+            validate_config=True,
+        )
+        results = tap.check_sources()
+        for section, problem in results.items():
+            outcome = "ok" if problem is None else f"FAILED: {problem}"
+            click.echo(f"tap-ticketlogs: test: {section}: {outcome}", err=True)
+        ctx.exit(0 if all(problem is None for problem in results.values()) else 1)
+
+    def check_sources(self) -> dict[str, str | None]:
+        """Check each configured source with its first top-level stream: None means ok."""
+        results: dict[str, str | None] = {}
+        for stream in self.streams.values():
+            if stream.parent_stream_type is not None or not isinstance(stream, TicketLogsStream):
+                continue
+            if stream.source in results:
+                continue
+            try:
+                stream.check_connection()
+            except TicketLogsError as exc:
+                results[stream.source] = str(exc)
+            else:
+                results[stream.source] = None
+        return results
 
     @override
     def discover_streams(self) -> list[Stream]:

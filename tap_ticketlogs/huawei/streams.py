@@ -286,6 +286,19 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         yield from super().get_records(context)
 
     @override
+    def check_connection(self) -> None:
+        configured = self.source_config.get("case_ids")
+        if not configured:
+            super().check_connection()
+            return
+        # No list request is made for configured cases: check the first case's log instead.
+        for child in self.child_streams:
+            if isinstance(child, HuaweiStream):
+                child.join_run(self.run)
+                next(iter(child.request_records({"case_id": str(configured[0])})), None)
+                return
+
+    @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         configured = self.source_config.get("case_ids")
         if configured:
