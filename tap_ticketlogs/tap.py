@@ -116,6 +116,9 @@ class TapTicketLogs(Tap):
     name = "tap-ticketlogs"
     config_jsonschema = SETTINGS.to_dict()
     capabilities: ClassVar[list[CapabilitiesEnum]] = [*Tap.capabilities, TapCapabilities.TEST]
+    # The catalog depends on which sections are configured, so --discover validates the
+    # config too (a half-configured section is a one-line error, not a KeyError).
+    dynamic_catalog = True
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from tap_ticketlogs.client import TicketLogsStream
@@ -22,3 +24,19 @@ def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox with a few hundred records per stream."""
     with Sandbox(seed=7, records=600) as running:
         yield running
+
+
+POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The local PostgreSQL; skipped when unreachable, unless under CI where it must run."""
+    try:
+        with psycopg.connect(POSTGRES_DSN) as connection:
+            connection.execute("select 1")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
+    return POSTGRES_DSN

@@ -102,6 +102,11 @@ class Sandbox:
             config[name] = vendor.config_section(self.base_url)
         return config
 
+    def append(self, count: int) -> None:
+        """Every vendor adds ``count`` newer records (see ``VendorAPI.append``)."""
+        for vendor in self.vendors.values():
+            vendor.append(count)
+
     def stats(self) -> dict[str, Any]:
         records: dict[str, int] = {}
         for vendor in self.vendors.values():
@@ -116,9 +121,7 @@ class Sandbox:
         if request.path == "/_sandbox/stats" and request.method == "GET":
             return Response.json(200, self.stats())
         if request.path == "/_sandbox/append" and request.method == "POST":
-            count = int(request.param("count") or 100)
-            for vendor in self.vendors.values():
-                vendor.append(count)
+            self.append(int(request.param("count") or 100))
             return Response.json(200, self.stats())
         for route in self.routes:
             params = route.match(request)
