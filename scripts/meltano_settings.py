@@ -73,7 +73,7 @@ def extractor_settings() -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    print(yaml.safe_dump(extractor_settings(), sort_keys=False, width=100))  # noqa: T201
+    print(yaml.safe_dump(extractor_settings(), sort_keys=False, width=100))
 
 
 if __name__ == "__main__":

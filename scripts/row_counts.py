@@ -29,13 +29,13 @@ def main() -> None:
     with urllib.request.urlopen(f"{args.sandbox_url}/_sandbox/stats") as response:  # noqa: S310
         held: dict[str, int] = json.load(response)["records"]
     loaded = csv_row_counts(args.csv_dir)
-    print(f"{'stream':<32} {'rows loaded':>12} {'sandbox holds':>14}")  # noqa: T201
+    print(f"{'stream':<32} {'rows loaded':>12} {'sandbox holds':>14}")
     mismatch = False
     for stream in sorted(set(held) | set(loaded)):
         rows, expected = loaded.get(stream, 0), held.get(stream, 0)
         mismatch |= rows != expected
         flag = "" if rows == expected else "  <-- MISMATCH"
-        print(f"{stream:<32} {rows:>12} {expected:>14}{flag}")  # noqa: T201
+        print(f"{stream:<32} {rows:>12} {expected:>14}{flag}")
     sys.exit(1 if mismatch else 0)
 
 

@@ -71,7 +71,7 @@ def main() -> None:
             if not args.check:
                 path.write_text(wanted)
     if args.check and stale:
-        print(f"out of date: {', '.join(stale)}; run python scripts/sync_docs.py", file=sys.stderr)  # noqa: T201
+        print(f"out of date: {', '.join(stale)}; run python scripts/sync_docs.py", file=sys.stderr)
         sys.exit(1)
 
 

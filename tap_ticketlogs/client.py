@@ -19,6 +19,7 @@ import requests
 import simplejson
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_ticketlogs.errors import SourceAPIError
@@ -130,6 +131,10 @@ class TicketLogsStream(RESTStream[TToken]):
     #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
     retry_base_seconds: ClassVar[float] = 0.5
     retry_max_seconds: ClassVar[float] = 60.0
+
+    # Records are parsed JSON plus values the streams normalise themselves (UTC strings,
+    # integers): already JSON types, so the SDK's per-field conformance pass is skipped.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
 

@@ -17,6 +17,7 @@ from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
+from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.socialboards import settings as socialboards_settings
 from tap_ticketlogs.tixngo import settings as tixngo_settings
@@ -116,6 +117,7 @@ class TapTicketLogs(Tap):
     name = "tap-ticketlogs"
     config_jsonschema = SETTINGS.to_dict()
     capabilities: ClassVar[list[CapabilitiesEnum]] = [*Tap.capabilities, TapCapabilities.TEST]
+    message_writer_class = BlockWriter
     # The catalog depends on which sections are configured, so --discover validates the
     # config too (a half-configured section is a one-line error, not a KeyError).
     dynamic_catalog = True

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import threading
 
 import pytest
 import requests
+from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_ticketlogs.client import retry_after_seconds
+from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.redaction import MASK, REDACTOR, Redactor, install_log_redaction
@@ -145,3 +148,16 @@ def test_prefetcher_with_one_worker_fetches_on_demand() -> None:
     assert fetched == []
     assert prefetcher.take(0) == 0
     assert fetched == [0]
+
+
+def test_block_writer_keeps_records_until_the_next_other_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    writer = BlockWriter()
+    writer.write_message(RecordMessage(stream="s", record={"n": 1}))
+    writer.write_message(RecordMessage(stream="s", record={"n": 2}))
+    assert capsys.readouterr().out == ""  # no system call per record
+    writer.write_message(StateMessage(value={"bookmarks": {"s": {"n": 2}}}))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["type"] for line in lines] == ["RECORD", "RECORD", "STATE"]
+    assert [line["record"]["n"] for line in lines[:2]] == [1, 2]
