@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
+import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -345,6 +346,35 @@ class TicketLogsStream(RESTStream[TToken]):
         """
         return False
 
+    _run_end: dt.datetime | None = None
+    _run_end_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def extraction_end(self) -> dt.datetime:
+        """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
+
+        Fixed at first use, so every partition (and worker thread) of one run ends at the
+        same instant.
+        """
+        with self._run_end_lock:
+            if self._run_end is None:
+                lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
+                end = utc_now() - lag
+                if self.config.get("end_date"):
+                    end = min(parse_datetime(self.config["end_date"]), end)
+                self._run_end = end
+            return self._run_end
+
+    def bookmark(self, context: Context | None) -> dt.datetime:
+        """Where a partition (or, with ``None``, the stream) resumes: its bookmark, or
+        ``start_date``, whichever is later."""
+        start = parse_datetime(self.config["start_date"])
+        state = self.get_context_state(context)
+        if state.get("replication_key") == self.replication_key and state.get(
+            "replication_key_value"
+        ):
+            start = max(start, parse_datetime(state["replication_key_value"]))
+        return start
+
     def check_connection(self) -> None:
         """Make one cheap authenticated request; raise the one-line error if it fails.
 
@@ -375,35 +405,11 @@ class WindowedStream(TicketLogsStream[TToken]):
     The bookmark does not depend on the records' own timestamp fields.
     """
 
-    _run_end: dt.datetime | None = None
     _prefetcher: Prefetcher[WindowKey, list[dict[str, Any]]] | None = None
 
     @property
     def window_width(self) -> dt.timedelta:
         return dt.timedelta(hours=float(self.source_config.get("window_hours", 24)))
-
-    def extraction_end(self) -> dt.datetime:
-        """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
-
-        Fixed at first use, so every partition of one run ends at the same instant.
-        """
-        if self._run_end is None:
-            lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-            end = utc_now() - lag
-            if self.config.get("end_date"):
-                end = min(parse_datetime(self.config["end_date"]), end)
-            self._run_end = end
-        return self._run_end
-
-    def bookmark(self, context: Context | None) -> dt.datetime:
-        """Where a partition resumes: its bookmark, or ``start_date``, whichever is later."""
-        start = parse_datetime(self.config["start_date"])
-        state = self.get_context_state(context)
-        if state.get("replication_key") == self.replication_key and state.get(
-            "replication_key_value"
-        ):
-            start = max(start, parse_datetime(state["replication_key_value"]))
-        return start
 
     def windows(self, context: Context | None) -> list[tuple[dt.datetime, dt.datetime]]:
         """The windows this run reads for a partition, oldest first."""

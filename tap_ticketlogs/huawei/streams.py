@@ -27,7 +27,7 @@ from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator
 from tap_ticketlogs.huawei.settings import OFFSET_MAX, PAGE_SIZE_MAX
 from tap_ticketlogs.redaction import REDACTOR
-from tap_ticketlogs.timeutil import parse_datetime, utc_now
+from tap_ticketlogs.timeutil import parse_datetime
 
 # The zone the tap asks for in X-Time-Zone, in the documented "GMT+8" form. The API's
 # default is GMT+8 and its local-time strings carry no offset: the tap names the zone it
@@ -122,13 +122,9 @@ class HuaweiStream(TicketLogsStream[int]):
     def run(self) -> HuaweiRun:
         """This run's token and bounds, created on first use (or joined from the parent)."""
         if self._run is None:
-            lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-            until = utc_now() - lag
-            if self.config.get("end_date"):
-                until = min(parse_datetime(self.config["end_date"]), until)
             self._run = HuaweiRun(
                 authenticator=huawei_authenticator(self.source_config, timeout=self.timeout),
-                until=until,
+                until=self.extraction_end(),
             )
         return self._run
 

@@ -396,17 +396,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
         """
         with self._lock:
             if self._bounds is None:
-                lower = parse_datetime(self.config["start_date"])
-                state = self.stream_state
-                if state.get("replication_key") == self.replication_key and state.get(
-                    "replication_key_value"
-                ):
-                    lower = max(lower, parse_datetime(state["replication_key_value"]))
-                lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-                upper = utc_now() - lag
-                if self.config.get("end_date"):
-                    upper = min(upper, parse_datetime(self.config["end_date"]))
-                self._bounds = RunBounds(lower, upper)
+                self._bounds = RunBounds(self.bookmark(None), self.extraction_end())
             return self._bounds
 
     @override
