@@ -26,7 +26,10 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
+POSTGRES_DSN = os.environ.get(
+    "TICKETLOGS_TEST_POSTGRES_DSN",
+    "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5",
+)
 
 
 @pytest.fixture(scope="session")
