@@ -132,6 +132,8 @@ class TicketLogsStream(RESTStream[TToken]):
     #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
     retry_base_seconds: ClassVar[float] = 0.5
     retry_max_seconds: ClassVar[float] = 60.0
+    #: A server's ``Retry-After`` is honoured up to this long (beyond: a misconfigured hint).
+    retry_after_max_seconds: ClassVar[float] = 900.0
 
     # Records are parsed JSON plus values the streams normalise themselves (UTC strings,
     # integers): already JSON types, so the SDK's per-field conformance pass is skipped.
@@ -184,7 +186,7 @@ class TicketLogsStream(RESTStream[TToken]):
             response = getattr(exception, "response", None)
             hint = retry_after_seconds(response, now=utc_now())
             if hint is not None:
-                delay = min(hint, self.retry_max_seconds)
+                delay = min(hint, self.retry_after_max_seconds)
             else:
                 delay = min(self.retry_base_seconds * 2 ** (attempt - 1), self.retry_max_seconds)
             exception = yield delay

@@ -17,6 +17,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry delays of milliseconds, so fault tests take no wall time (logic unchanged)."""
     monkeypatch.setattr(TicketLogsStream, "retry_base_seconds", 0.001)
     monkeypatch.setattr(TicketLogsStream, "retry_max_seconds", 0.05)
+    monkeypatch.setattr(TicketLogsStream, "retry_after_max_seconds", 0.05)
 
 
 @pytest.fixture

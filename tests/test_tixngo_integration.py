@@ -7,10 +7,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import requests
 
+from tap_ticketlogs.client import RetriableResponseError, TicketLogsStream
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import error_lines, run_cli, run_tap
 
@@ -242,3 +245,47 @@ def test_run_ends_with_one_summary_line_per_stream(sandbox: Sandbox, tmp_path: A
         f"summary tixngo_ticket_status_logs: 600 records, {served} requests, 0 retries, "
         f"{served} pages, 3 partitions" in summaries[0]
     )
+
+
+def test_rate_limits_are_waited_out_without_loss() -> None:
+    with Sandbox(seed=4, records=300, faults="rate-limited", vendors=("tixngo",)) as sandbox:
+        output = run_tap(tixngo_config(sandbox))
+        statuses = sandbox.stats()["requests"][PATH_LABEL]
+        api = api_of(sandbox)
+        expected = set(truth_keys(api, api.start, api.until))
+    emitted = [record["log_key"] for record in output.records(STREAM)]
+    assert statuses["429"] > 0
+    assert len(emitted) == len(set(emitted)) == len(expected)
+    assert set(emitted) == expected
+
+
+def test_retry_after_is_honoured_before_exponential_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(TicketLogsStream, "retry_after_max_seconds", 900.0)
+    monkeypatch.setattr(TicketLogsStream, "retry_base_seconds", 0.5)
+    monkeypatch.setattr(TicketLogsStream, "retry_max_seconds", 60.0)
+    tap = TapTicketLogs(
+        config={
+            "start_date": "2026-01-01T00:00:00Z",
+            "tixngo": {
+                "base_url": "https://t.example",
+                "api_key": "k" * 8,
+                "mobile_app_ids": ["a"],
+            },
+        }
+    )
+    stream = tap.streams[STREAM]
+    assert isinstance(stream, TicketLogsStream)
+    waits = stream.backoff_wait_generator()
+    next(waits)  # primed, as backoff does
+
+    def failure(headers: dict[str, str]) -> RetriableResponseError:
+        response = requests.Response()
+        response.status_code = 429
+        response.headers.update(headers)
+        return RetriableResponseError("HTTP 429", response)
+
+    assert waits.send(failure({"Retry-After": "120"})) == 120.0  # the server's hint, not 0.5
+    assert waits.send(failure({})) == 1.0  # second attempt without a hint: 0.5 * 2
+    assert waits.send(failure({"Retry-After": "100000"})) == 900.0  # an absurd hint is capped
