@@ -11,9 +11,13 @@ from collections.abc import Mapping
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tap_ticketlogs.sandbox.core import VendorAPI
+from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
+
+API = TypeVar("API", bound=VendorAPI)
 
 TAP_COMMAND = str(Path(sys.executable).with_name("tap-ticketlogs"))
 
@@ -88,3 +92,17 @@ def run_cli(
 def error_lines(stderr: str) -> list[str]:
     """The lines the CLI reports as errors (its own one-line format)."""
     return [line for line in stderr.splitlines() if line.startswith("tap-ticketlogs: error:")]
+
+
+def source_config(sandbox: Sandbox, source: str, **section: Any) -> dict[str, Any]:
+    """The sandbox's ready config reduced to one source, with ``section`` settings changed."""
+    config = sandbox.tap_config()
+    config[source].update(section)
+    return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", source)}
+
+
+def vendor_api(sandbox: Sandbox, source: str, api_type: type[API]) -> API:
+    """The simulator of one source, typed, to read its ground truth."""
+    api = sandbox.vendors[source]
+    assert isinstance(api, api_type)
+    return api

@@ -13,7 +13,7 @@ from tap_ticketlogs.sandbox import akana as sandbox_akana
 from tap_ticketlogs.sandbox.akana import APP_VERSIONS, AkanaAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import error_lines, run_cli, run_tap
+from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
 
 STREAM = "akana_transaction_logs"
 TXLOGS = "GET /api/apps/versions/{AppVersionID}/txlogs"
@@ -28,15 +28,11 @@ def akana() -> Any:
 
 
 def api_of(sandbox: Sandbox) -> AkanaAPI:
-    api = sandbox.vendors["akana"]
-    assert isinstance(api, AkanaAPI)
-    return api
+    return vendor_api(sandbox, "akana", AkanaAPI)
 
 
 def akana_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
-    config = sandbox.tap_config()
-    config["akana"].update(section)
-    return config
+    return source_config(sandbox, "akana", **section)
 
 
 def truth(

@@ -19,7 +19,7 @@ from tap_ticketlogs.sandbox.huawei import PASSWORD, CaseLog, HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import error_lines, run_cli, run_tap
+from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
 
 CASES = "huawei_cases"
 LOGS = "huawei_case_operate_logs"
@@ -36,15 +36,11 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def api_of(sandbox: Sandbox) -> HuaweiAPI:
-    api = sandbox.vendors["huawei"]
-    assert isinstance(api, HuaweiAPI)
-    return api
+    return vendor_api(sandbox, "huawei", HuaweiAPI)
 
 
 def huawei_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
-    config = sandbox.tap_config()
-    config["huawei"].update(section)
-    return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", "huawei")}
+    return source_config(sandbox, "huawei", **section)
 
 
 def rfc3339(value: dt.datetime) -> str:

@@ -18,7 +18,7 @@ from tap_ticketlogs.sandbox.socialboards import (
 )
 from tap_ticketlogs.socialboards.times import parse_api_time
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
-from tests.helpers import error_lines, run_cli, run_tap
+from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
 
 TICKETS = "socialboards_tickets"
 LOGS = "socialboards_ticket_logs"
@@ -29,15 +29,11 @@ MARGIN = dt.timedelta(hours=24)  # the default activity_margin_hours
 
 
 def sb_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
-    config = sandbox.tap_config()
-    config["socialboards"].update(section)
-    return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", "socialboards")}
+    return source_config(sandbox, "socialboards", **section)
 
 
 def api_of(sandbox: Sandbox) -> SocialboardsAPI:
-    api = sandbox.vendors["socialboards"]
-    assert isinstance(api, SocialboardsAPI)
-    return api
+    return vendor_api(sandbox, "socialboards", SocialboardsAPI)
 
 
 def truth(api: SocialboardsAPI, start: dt.datetime, end: dt.datetime) -> list[str]:

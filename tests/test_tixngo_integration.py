@@ -15,16 +15,14 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import error_lines, run_cli, run_tap
+from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
 
 STREAM = "tixngo_ticket_status_logs"
 PATH_LABEL = "GET /organizer/report/ticket-status-logs"
 
 
 def tixngo_config(sandbox: Sandbox, **section: Any) -> dict[str, Any]:
-    config = sandbox.tap_config()
-    config["tixngo"].update(section)
-    return {key: config[key] for key in ("start_date", "end_date", "lag_minutes", "tixngo")}
+    return source_config(sandbox, "tixngo", **section)
 
 
 def truth_keys(
@@ -38,9 +36,7 @@ def truth_keys(
 
 
 def api_of(sandbox: Sandbox) -> TixngoAPI:
-    api = sandbox.vendors["tixngo"]
-    assert isinstance(api, TixngoAPI)
-    return api
+    return vendor_api(sandbox, "tixngo", TixngoAPI)
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
