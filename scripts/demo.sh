@@ -6,12 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet -e . "meltano>=4.0,<5"
+source scripts/venv.sh
+install_into_venv -e . "meltano>=4.0,<5"
 export PATH="$PWD/.venv/bin:$PATH"
 
 meltano install --quiet extractor tap-ticketlogs 2>/dev/null || meltano install extractor tap-ticketlogs

@@ -5,12 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet -e ".[test]"
+source scripts/venv.sh
+install_into_venv -e ".[test]"
 
 .venv/bin/ruff check tap_ticketlogs tests scripts
 .venv/bin/ruff format --check tap_ticketlogs tests scripts
