@@ -27,7 +27,9 @@ class BlockWriter(SingerWriter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(*args, **kwargs)
-        self._lock = threading.Lock()
+        # Re-entrant: the SDK's SIGTERM handler writes a final STATE from the main thread,
+        # possibly while that thread is inside write_message.
+        self._lock = threading.RLock()
         self._pending: list[str] = []
         self._pending_chars = 0
 

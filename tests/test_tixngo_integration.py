@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
+from tests.helpers import TAP_COMMAND, error_lines, run_cli, run_tap, source_config, vendor_api
 
 STREAM = "tixngo_ticket_status_logs"
 PATH_LABEL = "GET /organizer/report/ticket-status-logs"
@@ -285,3 +287,34 @@ def test_retry_after_is_honoured_before_exponential_backoff(
     assert waits.send(failure({"Retry-After": "120"})) == 120.0  # the server's hint, not 0.5
     assert waits.send(failure({})) == 1.0  # second attempt without a hint: 0.5 * 2
     assert waits.send(failure({"Retry-After": "100000"})) == 900.0  # an absurd hint is capped
+
+
+def test_a_killed_run_resumed_from_its_last_state_loses_nothing(tmp_path: Any) -> None:
+    with Sandbox(seed=6, records=900, latency_ms=15, vendors=("tixngo",)) as sandbox:
+        config = tixngo_config(sandbox, window_hours=24)
+        config["max_concurrency"] = 2
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        process = subprocess.Popen(
+            [TAP_COMMAND, "--config", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdout is not None
+        seen: list[dict[str, Any]] = []
+        for line in process.stdout:
+            seen.append(json.loads(line))
+            if sum(1 for m in seen if m["type"] == "STATE") == 20:
+                process.kill()  # SIGKILL: no chance to write anything more
+                break
+        process.wait()
+        process.stdout.close()
+        last_state = next(m["value"] for m in reversed(seen) if m["type"] == "STATE")
+        before = {m["record"]["log_key"] for m in seen if m["type"] == "RECORD"}
+        resumed = run_tap(config, state=last_state)
+        api = api_of(sandbox)
+        expected = set(truth_keys(api, api.start, api.until))
+    after = {record["log_key"] for record in resumed.records(STREAM)}
+    assert before < expected  # the kill really cut the run short
+    assert before | after == expected
