@@ -129,6 +129,10 @@ class TicketLogsStream(RESTStream[TToken]):
     #: Whether a 200 answer must carry a JSON body (a 204 never has to).
     expects_json: ClassVar[bool] = True
 
+    #: True where the stream writes its bookmark itself (``write_bookmark``) once a unit
+    #: of work is complete, instead of the SDK advancing it record by record.
+    owns_bookmark: ClassVar[bool] = False
+
     #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
     retry_base_seconds: ClassVar[float] = 0.5
     retry_max_seconds: ClassVar[float] = 60.0
@@ -377,6 +381,28 @@ class TicketLogsStream(RESTStream[TToken]):
             start = max(start, parse_datetime(state["replication_key_value"]))
         return start
 
+    def write_bookmark(self, context: Context | None, value: dt.datetime) -> None:
+        """Set the bookmark of a partition (or, with ``None``, the stream) and emit STATE.
+
+        Only for streams that own their bookmark: called once every record before
+        ``value`` has been emitted, so a resumed run never skips one.
+        """
+        state = self.get_context_state(context)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = to_rfc3339(value)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        if self.owns_bookmark:
+            # A per-record value would move the bookmark past records of a window (or a
+            # ticket list) that is still being read.
+            return
+        super()._increment_stream_state(latest_record, context=context)
+
     def check_connection(self) -> None:
         """Make one cheap authenticated request; raise the one-line error if it fails.
 
@@ -407,6 +433,7 @@ class WindowedStream(TicketLogsStream[TToken]):
     The bookmark does not depend on the records' own timestamp fields.
     """
 
+    owns_bookmark = True
     _prefetcher: Prefetcher[WindowKey, list[dict[str, Any]]] | None = None
 
     @property
@@ -458,19 +485,7 @@ class WindowedStream(TicketLogsStream[TToken]):
 
     def checkpoint(self, context: Context | None, window_end: dt.datetime) -> None:
         """Record that every entry before ``window_end`` has been emitted, and say so."""
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = to_rfc3339(window_end)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        # The window checkpoint owns the bookmark: advancing it per record would move it
-        # past entries of a window that is still being read.
-        return
+        self.write_bookmark(context, window_end)
 
 
 def _window_key(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -44,7 +44,7 @@ from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator, shared_a
 from tap_ticketlogs.socialboards.pagination import SkipTakePaginator, envelope_data
 from tap_ticketlogs.socialboards.settings import ACTIVITY_MARGIN_HOURS_DEFAULT, PAGE_SIZE_MAX
 from tap_ticketlogs.socialboards.times import normalise_api_time, parse_api_time
-from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339, utc_now
+from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
 NO_ERROR = -1
 ORDER_BY_ACTIVITY = "last_thread_activity_desc"
@@ -381,6 +381,9 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
     schema = TICKET_LOG_SCHEMA
     partition_key = "ticket_id"
     described_params = ("skip", "take")
+    # complete_run writes the bookmark: entries of one ticket are not in time order with
+    # those of the next, so no per-record value is a safe resume point.
+    owns_bookmark = True
 
     _bounds: RunBounds | None = None
 
@@ -461,14 +464,6 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             record["ticket_id"] = ticket_id
             yield record
 
-    @override
-    def _increment_stream_state(
-        self, latest_record: Mapping[str, Any], *, context: Context | None = None
-    ) -> None:
-        # complete_run owns the bookmark: entries of one ticket are not in time order
-        # with those of the next, so no per-record value is a safe resume point.
-        return
-
     def complete_run(self) -> None:
         """Every listed ticket's log was emitted: the bookmark moves to the run's upper bound."""
         bounds = self.run_bounds()
@@ -480,11 +475,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             )
         if bounds.empty:
             return
-        state = self.stream_state
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = to_rfc3339(bounds.upper)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_bookmark(None, bounds.upper)
 
 
 STREAM_TYPES = (SocialboardsTicketsStream, SocialboardsTicketLogsStream)
