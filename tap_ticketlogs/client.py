@@ -155,6 +155,16 @@ class TicketLogsStream(RESTStream[TToken]):
         self.requests_session.mount("https://", adapter)
         self.requests_session.mount("http://", adapter)
 
+    @override
+    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
+        # The SDK also authenticates here, while preparing, outside its retry loop; the
+        # authenticator runs again in _request on every attempt, inside the retries. Only
+        # that second call is kept, so an authenticator may log in or renew a token (and a
+        # failed login is retried and reported in one line like any request).
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return self.requests_session.prepare_request(request)
+
     @property
     def source_config(self) -> Mapping[str, Any]:
         """This stream's section of the configuration."""

@@ -262,10 +262,11 @@ class AkanaSession:
 
 
 class AkanaAuthenticator(APIAuthenticatorBase):
-    """Puts the session cookie and, when known, the CSRF header on every request.
+    """Logs in or renews when due, then puts the session cookie and, when known, the CSRF
+    header on every request.
 
-    It never logs in itself: authenticators also run while a request is being prepared,
-    outside the retry loop. The stream calls :meth:`AkanaSession.ensure_fresh` inside it.
+    The shared base runs authenticators only inside the retry loop, on every attempt, so
+    a login that fails transiently is retried like a request.
     """
 
     def __init__(self, session: AkanaSession) -> None:
@@ -274,6 +275,7 @@ class AkanaAuthenticator(APIAuthenticatorBase):
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self.session.ensure_fresh()
         token, csrf = self.session.credentials()
         if token:
             request.headers["Cookie"] = with_cookie(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -92,21 +91,6 @@ class AkanaStream(WindowedStream[int]):
             "start": next_page_token or 0,
             "count": self.page_size,
         }
-
-    @override
-    def request_decorator(
-        self, func: Callable[..., requests.Response]
-    ) -> Callable[..., requests.Response]:
-        """Log in or renew inside the retry loop, so a failed login is retried like a request."""
-
-        @functools.wraps(func)  # retry log lines keep naming the request function
-        def with_session(
-            prepared_request: requests.PreparedRequest, context: Context | None
-        ) -> requests.Response:
-            self._session.ensure_fresh()
-            return func(prepared_request, context)
-
-        return super().request_decorator(with_session)
 
     @override
     def validate_response(self, response: requests.Response) -> None:

@@ -151,15 +151,6 @@ class HuaweiStream(TicketLogsStream[int]):
         }
 
     @override
-    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
-        # The SDK authenticates while preparing, outside its retry loop; a login there
-        # could neither be retried nor reported as one line. The token is added in
-        # _request instead (inside the retries, again on every attempt).
-        request = requests.Request(*args, **kwargs)
-        request.headers.setdefault("User-Agent", self.user_agent)
-        return self.requests_session.prepare_request(request)
-
-    @override
     def get_new_paginator(self) -> OffsetTotalPaginator:
         return OffsetTotalPaginator(self.list_key, on_ceiling=self.offset_ceiling_reached)
 
