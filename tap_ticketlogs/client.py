@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
-import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -26,6 +25,7 @@ from typing_extensions import override
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 TToken = TypeVar("TToken")
+T = TypeVar("T")
 # (partition context items, window start, window end): one unit of concurrent work.
 WindowKey = tuple[tuple[tuple[str, Any], ...], dt.datetime, dt.datetime]
 
@@ -362,23 +363,29 @@ class TicketLogsStream(RESTStream[TToken]):
         """
         return False
 
-    _run_end: dt.datetime | None = None
-    _run_end_lock: ClassVar[threading.Lock] = threading.Lock()
+    @property
+    def run_context(self) -> RunContext:
+        """What all streams of this tap run share (see ``shared``, ``extraction_end``)."""
+        return run_context_of(self._tap)
+
+    def shared(self, name: str, factory: Callable[[], T]) -> T:
+        """A value shared by every stream of this source for the run (e.g. one login)."""
+        return self.run_context.get_or_create(f"{self.source}:{name}", factory)
 
     def extraction_end(self) -> dt.datetime:
         """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
 
-        Fixed at first use, so every partition (and worker thread) of one run ends at the
-        same instant.
+        Fixed at first use for the whole run, so every stream, partition and worker thread
+        ends at the same instant (a parent's list and its children's logs agree).
         """
-        with self._run_end_lock:
-            if self._run_end is None:
-                lag = dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-                end = utc_now() - lag
-                if self.config.get("end_date"):
-                    end = min(parse_datetime(self.config["end_date"]), end)
-                self._run_end = end
-            return self._run_end
+
+        def compute() -> dt.datetime:
+            end = utc_now() - dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
+            if self.config.get("end_date"):
+                end = min(parse_datetime(self.config["end_date"]), end)
+            return end
+
+        return self.run_context.get_or_create("extraction_end", compute)
 
     def bookmark(self, context: Context | None) -> dt.datetime:
         """Where a partition (or, with ``None``, the stream) resumes: its bookmark, or

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -96,14 +95,6 @@ LOGS_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-@dataclass(frozen=True)
-class HuaweiRun:
-    """What the streams of one run share: one IAM token and one upper time bound."""
-
-    authenticator: HuaweiTokenAuthenticator
-    until: dt.datetime
-
-
 class HuaweiStream(TicketLogsStream[int]):
     """Offset/total pages, ``X-Auth-Token``, the requested zone, ``{error_code}`` bodies."""
 
@@ -116,22 +107,6 @@ class HuaweiStream(TicketLogsStream[int]):
     #: tests can run the whole tap in another zone.
     time_zone: ClassVar[str] = REQUEST_TIME_ZONE
 
-    _run: HuaweiRun | None = None
-
-    @property
-    def run(self) -> HuaweiRun:
-        """This run's token and bounds, created on first use (or joined from the parent)."""
-        if self._run is None:
-            self._run = HuaweiRun(
-                authenticator=huawei_authenticator(self.source_config, timeout=self.timeout),
-                until=self.extraction_end(),
-            )
-        return self._run
-
-    def join_run(self, run: HuaweiRun) -> None:
-        """Use another stream's token and bounds (the parent hands them to its children)."""
-        self._run = run
-
     @property
     def zone(self) -> dt.tzinfo:
         return zone_of(self.time_zone)
@@ -139,7 +114,11 @@ class HuaweiStream(TicketLogsStream[int]):
     @property
     @override
     def authenticator(self) -> HuaweiTokenAuthenticator:
-        return self.run.authenticator
+        # One IAM token for both streams and every worker thread of the run.
+        return self.shared(
+            "authenticator",
+            lambda: huawei_authenticator(self.source_config, timeout=self.timeout),
+        )
 
     @property
     @override
@@ -265,14 +244,6 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     list_key = "incident_info_list"
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        # One login and one upper bound for the whole run, children included.
-        for child in self.child_streams:
-            if isinstance(child, HuaweiStream):
-                child.join_run(self.run)
-        yield from super().get_records(context)
-
-    @override
     def check_connection(self) -> None:
         configured = self.source_config.get("case_ids")
         if not configured:
@@ -281,7 +252,6 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         # No list request is made for configured cases: check the first case's log instead.
         for child in self.child_streams:
             if isinstance(child, HuaweiStream):
-                child.join_run(self.run)
                 next(iter(child.request_records({"case_id": str(configured[0])})), None)
                 return
 
@@ -312,7 +282,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         return {
             **self.page_params(next_page_token),
             "query_start_time": self.query_time(parse_datetime(self.config["start_date"])),
-            "query_end_time": self.query_time(self.run.until),
+            "query_end_time": self.query_time(self.extraction_end()),
         }
 
     @override
@@ -415,7 +385,11 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
             raise self.bad_value(context, row, exc) from None
         instant = parse_datetime(operate_time)
         since, inclusive = self.since()
-        if instant < since or (instant == since and not inclusive) or instant >= self.run.until:
+        if (
+            instant < since
+            or (instant == since and not inclusive)
+            or instant >= self.extraction_end()
+        ):
             return None
         row["operate_time"] = operate_time
         row["case_id"] = context["case_id"]

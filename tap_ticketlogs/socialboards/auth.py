@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -208,33 +207,3 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
             status=status,
             detail=REDACTOR.redact(detail),
         )
-
-
-# One authenticator per tap object: streams of one run share tokens, separate runs do not.
-_SHARED: weakref.WeakKeyDictionary[object, SocialboardsAuthenticator] = weakref.WeakKeyDictionary()
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_authenticator(
-    owner: object,
-    section: Mapping[str, Any],
-    *,
-    timeout: int,
-    max_tries: int,
-    retry_delay: Callable[[int], float],
-) -> SocialboardsAuthenticator:
-    """The authenticator of ``owner`` (the tap), created on first use."""
-    with _SHARED_LOCK:
-        found = _SHARED.get(owner)
-        if found is None:
-            found = SocialboardsAuthenticator(
-                base_url=str(section["base_url"]),
-                client_id=section.get("client_id"),
-                refresh_token=section.get("refresh_token"),
-                access_token=section.get("access_token"),
-                timeout=timeout,
-                max_tries=max_tries,
-                retry_delay=retry_delay,
-            )
-            _SHARED[owner] = found
-        return found

@@ -40,7 +40,7 @@ from tap_ticketlogs.client import (
 )
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.records import log_key
-from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator, shared_authenticator
+from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator
 from tap_ticketlogs.socialboards.pagination import SkipTakePaginator, envelope_data
 from tap_ticketlogs.socialboards.settings import ACTIVITY_MARGIN_HOURS_DEFAULT, PAGE_SIZE_MAX
 from tap_ticketlogs.socialboards.times import normalise_api_time, parse_api_time
@@ -184,12 +184,19 @@ class SocialboardsStream(TicketLogsStream[int]):
     @property
     @override
     def authenticator(self) -> SocialboardsAuthenticator:
-        return shared_authenticator(
-            self._tap,
-            self.source_config,
-            timeout=self.timeout,
-            max_tries=self.backoff_max_tries(),
-            retry_delay=self._retry_delay,
+        # One authenticator (one token) for both streams and every worker thread.
+        section = self.source_config
+        return self.shared(
+            "authenticator",
+            lambda: SocialboardsAuthenticator(
+                base_url=str(section["base_url"]),
+                client_id=section.get("client_id"),
+                refresh_token=section.get("refresh_token"),
+                access_token=section.get("access_token"),
+                timeout=self.timeout,
+                max_tries=self.backoff_max_tries(),
+                retry_delay=self._retry_delay,
+            ),
         )
 
     def _retry_delay(self, attempt: int) -> float:
