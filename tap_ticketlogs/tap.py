@@ -15,6 +15,7 @@ from typing_extensions import override
 from tap_ticketlogs.akana import settings as akana_settings
 from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
+from tap_ticketlogs.env_config import section_env_settings
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
@@ -123,7 +124,20 @@ class TapTicketLogs(Tap):
     dynamic_catalog = True
 
     @override
+    def __init__(self, *args: Any, parse_env_config: bool = False, **kwargs: Any) -> None:
+        # Read by _validate_config, which the SDK calls from inside __init__.
+        self._parse_section_env = parse_env_config
+        super().__init__(*args, parse_env_config=parse_env_config, **kwargs)
+
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        if self._parse_section_env:
+            # The environment wins over the config file, setting by setting.
+            env = section_env_settings(
+                self.config_jsonschema, SOURCE_SECTIONS, self._env_var_prefix
+            )
+            for section, settings in env.items():
+                self._config[section] = {**(self._config.get(section) or {}), **settings}
         # Replaces the SDK's validation (one log line per schema error) by ours: the first
         # problem, in one line that names the setting. Secrets are registered first, so no
         # line logged from here on can carry them.

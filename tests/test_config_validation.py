@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tap_ticketlogs.env_config import section_env_settings
+from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli
 
 VALID_TIXNGO = {
@@ -125,3 +127,35 @@ def test_only_configured_sources_are_discovered(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     catalog = json.loads(result.stdout)
     assert [entry["tap_stream_id"] for entry in catalog["streams"]] == ["tixngo_ticket_status_logs"]
+
+
+def test_section_settings_from_the_environment(tmp_path: Path) -> None:
+    # Every setting from the environment, as the SDK's `--config ENV` and DESIGN.md name them.
+    env = {
+        "TAP_TICKETLOGS_START_DATE": "2026-01-01T00:00:00Z",
+        "TAP_TICKETLOGS_TIXNGO_BASE_URL": "https://tixngo.example",
+        "TAP_TICKETLOGS_TIXNGO_API_KEY": "env-secret-api-key",
+        "TAP_TICKETLOGS_TIXNGO_MOBILE_APP_IDS": '["app-1", "app-2"]',
+        "TAP_TICKETLOGS_TIXNGO_PAGE_SIZE": "10001",
+    }
+    result = run_cli("--config", "ENV", "--discover", tmp_path=tmp_path, env=env)
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "setting 'tixngo.page_size' is invalid" in line  # typed as an integer, then checked
+    assert "env-secret-api-key" not in result.stderr
+
+    env["TAP_TICKETLOGS_TIXNGO_PAGE_SIZE"] = "500"
+    result = run_cli("--config", "ENV", "--discover", tmp_path=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["streams"][0]["tap_stream_id"] == "tixngo_ticket_status_logs"
+
+
+def test_section_env_settings_are_typed_by_the_schema() -> None:
+    env = {
+        "TAP_TICKETLOGS_AKANA_APP_VERSION_IDS": "v1,v2",
+        "TAP_TICKETLOGS_AKANA_WINDOW_HOURS": "6",
+    }
+    found = section_env_settings(
+        TapTicketLogs.config_jsonschema, ("tixngo", "akana"), "TAP_TICKETLOGS_", env
+    )
+    assert found == {"akana": {"app_version_ids": ["v1", "v2"], "window_hours": 6.0}}
