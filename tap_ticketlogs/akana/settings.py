@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_ticketlogs.settings_common import base_url_setting, page_size_setting, window_hours_setting
+
 PAGE_SIZE_MAX = 1_000
 ENVIRONMENTS = ("Production", "Sandbox")
 
 SECTION = th.ObjectType(
-    th.Property(
-        "base_url",
-        th.URIType,
-        required=True,
-        title="Akana base URL",
-        description="Root URL of the Akana API Platform (https; http only on loopback).",
-    ),
+    base_url_setting("Akana", "the Akana API Platform"),
     th.Property(
         "fed_member_id",
         th.StringType,
@@ -71,18 +67,6 @@ SECTION = th.ObjectType(
         title="Akana contract id",
         description="Only transactions of this app/API contract.",
     ),
-    th.Property(
-        "window_hours",
-        th.NumberType(exclusive_minimum=0, maximum=24 * 366),
-        default=24,
-        title="Akana window hours",
-        description="Width of each StartDate/EndDate window requested.",
-    ),
-    th.Property(
-        "page_size",
-        th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX),
-        default=PAGE_SIZE_MAX,
-        title="Akana page size",
-        description="'count' per request (at most 1000).",
-    ),
+    window_hours_setting("Akana", "StartDate/EndDate"),
+    page_size_setting("Akana", "count", PAGE_SIZE_MAX),
 )

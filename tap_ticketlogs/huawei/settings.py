@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_ticketlogs.settings_common import base_url_setting, page_size_setting
+
 PAGE_SIZE_MAX = 100
 OFFSET_MAX = 65_535
 LANGUAGES = ("en-us", "zh-cn")
 
 SECTION = th.ObjectType(
-    th.Property(
-        "base_url",
-        th.URIType,
-        required=True,
-        title="Huawei base URL",
-        description="Root URL of the service ticket API (https; http only on loopback).",
-    ),
+    base_url_setting("Huawei", "the service ticket API"),
     th.Property(
         "auth_token",
         th.StringType,
@@ -68,11 +64,5 @@ SECTION = th.ObjectType(
         title="Huawei language",
         description="X-Language header (en-us or zh-cn).",
     ),
-    th.Property(
-        "page_size",
-        th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX),
-        default=PAGE_SIZE_MAX,
-        title="Huawei page size",
-        description="'limit' per request (at most 100).",
-    ),
+    page_size_setting("Huawei", "limit", PAGE_SIZE_MAX),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_ticketlogs.settings_common import base_url_setting, page_size_setting
+
 PAGE_SIZE_MAX = 50
 # Tickets are listed newest thread activity first and the listing stops this long before the
 # log bookmark: log-only actions (a status change, a read) do not move a ticket's thread
@@ -12,13 +14,7 @@ PAGE_SIZE_MAX = 50
 ACTIVITY_MARGIN_HOURS_DEFAULT = 24
 
 SECTION = th.ObjectType(
-    th.Property(
-        "base_url",
-        th.URIType,
-        required=True,
-        title="Socialboards base URL",
-        description="Root URL of the Socialboards Ticket API v2 (https; http only on loopback).",
-    ),
+    base_url_setting("Socialboards", "the Socialboards Ticket API v2"),
     th.Property(
         "client_id",
         th.StringType,
@@ -53,13 +49,7 @@ SECTION = th.ObjectType(
         description="Only these log action types (Ticket action type enumeration, "
         "e.g. ticket_status_changed, ticket_read); empty for all.",
     ),
-    th.Property(
-        "page_size",
-        th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX),
-        default=PAGE_SIZE_MAX,
-        title="Socialboards page size",
-        description="'take' per request (at most 50).",
-    ),
+    page_size_setting("Socialboards", "take", PAGE_SIZE_MAX),
     th.Property(
         "activity_margin_hours",
         th.NumberType(minimum=0, maximum=24 * 366),

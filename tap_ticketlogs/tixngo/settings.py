@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_ticketlogs.settings_common import base_url_setting, page_size_setting, window_hours_setting
+
 PAGE_SIZE_MAX = 10_000
 AUTH_SCHEMES = ("bearer", "header", "basic")
 
 SECTION = th.ObjectType(
-    th.Property(
-        "base_url",
-        th.URIType,
-        required=True,
-        title="TIXNGO base URL",
-        description="Root URL of the TIXNGO API (https; http only on loopback).",
-    ),
+    base_url_setting("TIXNGO", "the TIXNGO API"),
     th.Property(
         "api_key",
         th.StringType,
@@ -51,20 +47,8 @@ SECTION = th.ObjectType(
         title="TIXNGO mobile app ids",
         description="Mobile applications to extract; one partition (and bookmark) each.",
     ),
-    th.Property(
-        "window_hours",
-        th.NumberType(exclusive_minimum=0, maximum=24 * 366),
-        default=24,
-        title="TIXNGO window hours",
-        description="Width of each from/to time window requested.",
-    ),
-    th.Property(
-        "page_size",
-        th.IntegerType(minimum=1, maximum=PAGE_SIZE_MAX),
-        default=PAGE_SIZE_MAX,
-        title="TIXNGO page size",
-        description="'limit' per request (at most 10000).",
-    ),
+    window_hours_setting("TIXNGO", "from/to time"),
+    page_size_setting("TIXNGO", "limit", PAGE_SIZE_MAX),
     th.Property(
         "action_names",
         th.ArrayType(th.StringType),
