@@ -127,8 +127,6 @@ class TicketLogsStream(RESTStream[TToken]):
     partition_key: ClassVar[str | None] = None
     #: Query parameters worth naming in an error line (time windows, offsets).
     described_params: ClassVar[tuple[str, ...]] = ()
-    #: Whether a 200 answer must carry a JSON body (a 204 never has to).
-    expects_json: ClassVar[bool] = True
 
     #: True where the stream writes its bookmark itself (``write_bookmark``) once a unit
     #: of work is complete, instead of the SDK advancing it record by record.
@@ -341,7 +339,7 @@ class TicketLogsStream(RESTStream[TToken]):
             raise RetriableResponseError(msg, response)
         if status >= HTTPStatus.BAD_REQUEST:
             raise RejectedResponseError(status, self.rejection_detail(response))
-        if self.expects_json and status != HTTPStatus.NO_CONTENT:
+        if status != HTTPStatus.NO_CONTENT:  # every 2xx but 204 must carry the promised JSON
             problem = self.body_problem(decoded_json(response))
             if problem:
                 raise RejectedResponseError(status, f"unexpected response: {problem}")
@@ -432,12 +430,6 @@ class TicketLogsStream(RESTStream[TToken]):
     def connection_check_context(self, partition: Context | None) -> Context | None:
         """The context of the request ``check_connection`` makes; windowed streams add one."""
         return partition
-
-    def with_partition(self, record: dict[str, Any], context: Context | None) -> dict[str, Any]:
-        """Put the partition id on the record, as DESIGN.md's tap-added field."""
-        if self.partition_key and context and self.partition_key in context:
-            record[self.partition_key] = context[self.partition_key]
-        return record
 
 
 class WindowedStream(TicketLogsStream[TToken]):
