@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 from typing import Any, ClassVar
 
@@ -146,6 +147,13 @@ class TapTicketLogs(Tap):
         if raise_errors:
             validate_config(self.config, self.config_jsonschema)
         return []
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        # The SDK keeps the given partition lists and dicts as they are and writes the new
+        # bookmarks into them: a caller's state (an orchestrator, a test) would change under
+        # it. The tap works on its own copy.
+        super().load_state(copy.deepcopy(state))
 
     @classmethod
     @override

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
+import re
 import subprocess
+from contextlib import redirect_stdout
 from typing import Any
 
 import pytest
 import requests
 
 from tap_ticketlogs.client import RetriableResponseError, TicketLogsStream
+from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import TAP_COMMAND, error_lines, run_cli, run_tap, source_config, vendor_api
+from tests.helpers import (
+    TAP_COMMAND,
+    TapOutput,
+    error_lines,
+    run_cli,
+    run_tap,
+    source_config,
+    vendor_api,
+)
 
 STREAM = "tixngo_ticket_status_logs"
 PATH_LABEL = "GET /organizer/report/ticket-status-logs"
@@ -76,11 +88,19 @@ def test_fields_unknown_to_the_schema_are_kept() -> None:
     assert all(record["seatSection"]["row"] == 12 for record in records)
 
 
+# RFC 3339 in UTC as the tap writes it: "Z", never a numeric offset (not even +00:00).
+UTC_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
 def test_times_are_normalised_to_utc(sandbox: Sandbox) -> None:
-    output = run_tap(tixngo_config(sandbox))
     api = api_of(sandbox)
     truth = {log_key(entry, app): when for app in MOBILE_APPS for when, entry in api.entries[app]}
-    for record in output.records(STREAM):
+    served = {entry["actionDate"][-6:] for app in MOBILE_APPS for _, entry in api.entries[app]}
+    assert {"+01:00", "-05:00", "+00:00"} <= served  # the API writes each app's local time
+    records = run_tap(tixngo_config(sandbox)).records(STREAM)
+    assert len(records) == len(truth) == 600
+    for record in records:
+        assert UTC_DATE_TIME.fullmatch(record["actionDate"]), record["actionDate"]
         assert parse_datetime(record["actionDate"]) == truth[record["log_key"]]
 
 
@@ -147,17 +167,39 @@ def test_filters_are_sent_as_the_api_expects(sandbox: Sandbox) -> None:
     assert sorted(r["log_key"] for r in records) == sorted(expected)
 
 
-@pytest.mark.parametrize(
-    "section",
-    [
-        {"auth_scheme": "bearer"},
-        {"auth_scheme": "header", "auth_header": "X-Api-Key"},
-        {"auth_scheme": "basic", "email": EMAIL},
-    ],
-)
-def test_auth_schemes(sandbox: Sandbox, section: dict[str, str]) -> None:
-    output = run_tap(tixngo_config(sandbox, **section))
-    assert len(output.records(STREAM)) == 600
+AUTH_ACCOUNTS = [
+    pytest.param("bearer", "Authorization", id="bearer"),
+    pytest.param("header", "X-Api-Key", id="header"),
+    pytest.param("basic", "Authorization", id="basic"),
+]
+# A tap section for every way of sending the key: each is refused by every account that
+# expects it another way.
+KEY_SENT_AS = {
+    "bearer": {"auth_scheme": "bearer"},
+    "raw Authorization": {"auth_scheme": "header", "auth_header": "Authorization"},
+    "X-Api-Key": {"auth_scheme": "header", "auth_header": "X-Api-Key"},
+    "X-Other-Key": {"auth_scheme": "header", "auth_header": "X-Other-Key"},
+    "basic": {"auth_scheme": "basic", "email": EMAIL},
+}
+ACCEPTED_BY = {"bearer": "bearer", "header": "X-Api-Key", "basic": "basic"}
+
+
+@pytest.mark.parametrize(("scheme", "header"), AUTH_ACCOUNTS)
+def test_auth_schemes(scheme: str, header: str) -> None:
+    api = TixngoAPI(seed=7, records=120, auth_scheme=scheme, auth_header=header)
+    accepted: list[str] = []
+    refused_with: list[int | None] = []
+    with Sandbox(vendors=("tixngo",), apis={"tixngo": api}) as sandbox:
+        for sent_as, section in KEY_SENT_AS.items():
+            try:
+                output = run_tap(tixngo_config(sandbox, **section))
+            except SourceAPIError as refused:
+                refused_with.append(refused.status)
+                continue
+            accepted.append(sent_as)
+            assert len(output.records(STREAM)) == 120
+    assert refused_with == [401] * (len(KEY_SENT_AS) - 1)
+    assert accepted == [ACCEPTED_BY[scheme]]
 
 
 def test_rejected_key_is_one_line_without_the_key(sandbox: Sandbox, tmp_path: Any) -> None:
@@ -226,11 +268,18 @@ def test_state_is_not_mutated_by_the_run(sandbox: Sandbox) -> None:
     config = tixngo_config(sandbox)
     state = run_tap(config).final_state
     snapshot = copy.deepcopy(state)
-    run_tap(config, state=state)
-    assert (
-        snapshot["bookmarks"][STREAM]["partitions"][0]["replication_key_value"]
-        == config["end_date"]
-    )
+    api = api_of(sandbox)
+    api.append(90)
+    config["end_date"] = api.until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The very object the caller holds goes in (run_tap would pass a copy).
+    tap = TapTicketLogs(config=config, state=state)
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        tap.sync_all()
+    output = TapOutput.parse(buffer.getvalue())
+    assert len(output.records(STREAM)) == 90
+    assert output.final_state != snapshot, "the run did not advance its bookmarks"
+    assert state == snapshot, "the run wrote its bookmarks into the caller's state"
 
 
 def test_run_ends_with_one_summary_line_per_stream(sandbox: Sandbox, tmp_path: Any) -> None:
