@@ -22,6 +22,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.redaction import REDACTOR
@@ -60,6 +61,18 @@ class RejectedResponseError(FatalAPIError):
 
 class CredentialsRefreshedError(RetriableAPIError):
     """A 401 after which the credentials were renewed: the same request is sent again."""
+
+
+def retry_if_transient(response: requests.Response, what: str) -> None:
+    """Raise a retriable error for a login or token answer worth retrying (429, 5xx).
+
+    The stream request that needed the credential is then retried with the shared backoff,
+    honouring the answer's ``Retry-After``; ``what`` names the request (``POST /token``).
+    """
+    status = response.status_code
+    if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        msg = f"{what}: HTTP {status} {response.reason}"
+        raise RetriableResponseError(msg, response)
 
 
 def body_excerpt(response: requests.Response) -> str:
@@ -157,9 +170,10 @@ class TicketLogsStream(RESTStream[TToken]):
     @override
     def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
         # The SDK also authenticates here, while preparing, outside its retry loop; the
-        # authenticator runs again in _request on every attempt, inside the retries. Only
-        # that second call is kept, so an authenticator may log in or renew a token (and a
-        # failed login is retried and reported in one line like any request).
+        # authenticator runs again on every attempt, inside the retries (sdk_compat.py
+        # names and tests that SDK behaviour). Only that second call is kept, so an
+        # authenticator may log in or renew a token (and a failed login is retried and
+        # reported in one line like any request).
         request = requests.Request(*args, **kwargs)
         request.headers.setdefault("User-Agent", self.user_agent)
         return self.requests_session.prepare_request(request)
@@ -325,15 +339,18 @@ class TicketLogsStream(RESTStream[TToken]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        auth = self.authenticator
+        renewing = auth if isinstance(auth, CredentialAuthenticator) else None
         if status == HTTPStatus.UNAUTHORIZED:
-            if self.renew_credentials(response):
+            # The one rule for every source (credentials.py): renewed once, then fatal.
+            if renewing is not None and renewing.credential.renew_after_rejection(
+                renewing.credential_sent(response.request)
+            ):
                 msg = "credentials renewed after HTTP 401"
                 raise CredentialsRefreshedError(msg, response)
-            raise RejectedResponseError(
-                status,
-                f"{self.source_label} rejected the credentials; check the "
-                f"'{self.source}' section of the config",
-            )
+            raise RejectedResponseError(status, self.credentials_rejected_detail())
+        if renewing is not None and status < HTTPStatus.BAD_REQUEST:
+            renewing.credential.accepted(renewing.credential_sent(response.request))
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             msg = f"HTTP {status} {response.reason}"
             raise RetriableResponseError(msg, response)
@@ -353,13 +370,12 @@ class TicketLogsStream(RESTStream[TToken]):
         excerpt = body_excerpt(response)
         return f"{response.reason}: {excerpt}" if excerpt else str(response.reason)
 
-    def renew_credentials(self, response: requests.Response) -> bool:  # noqa: ARG002
-        """Renew credentials after a 401 and return True to resend, where a source can.
-
-        Sources with a refreshable credential (a refresh token, a login) override this; it
-        must return True at most once per rejected credential, so a second 401 is fatal.
-        """
-        return False
+    def credentials_rejected_detail(self) -> str:
+        """What a fatal 401 says; sources override to name their settings."""
+        return (
+            f"{self.source_label} rejected the credentials; check the "
+            f"'{self.source}' section of the config"
+        )
 
     @property
     def run_context(self) -> RunContext:

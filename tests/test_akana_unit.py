@@ -267,13 +267,13 @@ def test_failed_renewal_falls_back_to_a_login() -> None:
 def test_a_rejected_cookie_is_replaced_once() -> None:
     with Sandbox(seed=1, records=50, vendors=("akana",)) as sandbox:
         session = _session(sandbox, FakeClock(), auth_token="TokenID%3Dexpired-long-ago")
-        assert session.replace_rejected("TokenID%3Dexpired-long-ago") is True
+        assert session.credential.renew_after_rejection("TokenID%3Dexpired-long-ago") is True
         fresh, _ = session.credentials()
         # Another thread's 401 for the old cookie: resend, no second login.
-        assert session.replace_rejected("TokenID%3Dexpired-long-ago") is True
+        assert session.credential.renew_after_rejection("TokenID%3Dexpired-long-ago") is True
         assert session.logins == 1
         # The cookie of that login rejected too: give up.
-        assert session.replace_rejected(fresh) is False
+        assert session.credential.renew_after_rejection(fresh) is False
         assert session.logins == 1
 
 
@@ -282,7 +282,7 @@ def test_a_configured_cookie_alone_is_never_replaced() -> None:
         base_url="https://akana.example", fed_member_id="acme", auth_token="TokenID%3Dx"
     )
     session.ensure_fresh()  # no network: nothing to log in with
-    assert session.replace_rejected("TokenID%3Dx") is False
+    assert session.credential.renew_after_rejection("TokenID%3Dx") is False
 
 
 def test_wrong_password_is_rejected_in_one_line() -> None:

@@ -201,19 +201,19 @@ def test_a_rejected_token_is_renewed_once_for_all_threads(iam: tuple[Sandbox, Hu
     sandbox, api = iam
     auth = HuaweiTokenAuthenticator(login=_login(sandbox))
     first = auth.current_token()
-    assert auth.renew_rejected(first) is True
+    assert auth.credential.renew_after_rejection(first) is True
     second = auth.current_token()
     assert second != first
     # A second thread rejected with the same old token: resent with the new one, no login.
-    assert auth.renew_rejected(first) is True
+    assert auth.credential.renew_after_rejection(first) is True
     assert auth.current_token() == second
     assert api.logins == 2
 
 
 def test_a_configured_token_is_not_renewable() -> None:
     auth = huawei_authenticator({"auth_token": "configured-token-123"}, timeout=5)
-    assert not auth.renewable
-    assert auth.renew_rejected("configured-token-123") is False
+    assert not auth.credential.renewable
+    assert auth.credential.renew_after_rejection("configured-token-123") is False
     request = requests.Request("GET", "http://127.0.0.1/").prepare()
     assert auth(request).headers["X-Auth-Token"] == "configured-token-123"
     assert REDACTOR.redact("configured-token-123") == "***"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import threading
 from typing import Any
 
 import pytest
 import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.socialboards import CLIENT_ID, REFRESH_TOKEN, SocialboardsAPI
@@ -17,6 +22,7 @@ from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator
 from tap_ticketlogs.socialboards.pagination import SkipTakePaginator
 from tap_ticketlogs.socialboards.streams import envelope_problem, ticket_activity
 from tap_ticketlogs.socialboards.times import normalise_api_time, parse_api_time
+from tests.helpers import run_tap
 
 UTC = dt.timezone.utc
 
@@ -146,8 +152,6 @@ def authenticator(base_url: str, **overrides: Any) -> SocialboardsAuthenticator:
         "refresh_token": REFRESH_TOKEN,
         "access_token": None,
         "timeout": 10,
-        "max_tries": 3,
-        "retry_delay": lambda attempt: 0.0,
         **overrides,
     }
     return SocialboardsAuthenticator(**settings)
@@ -169,10 +173,12 @@ def test_token_is_refreshed_shortly_before_it_expires(sb_api: Any) -> None:
 def test_one_renewal_per_rejected_token_across_threads(sb_api: Any) -> None:
     sandbox, api = sb_api
     auth = authenticator(sandbox.base_url)
-    rejected = f"Bearer {auth.current_token()}"
+    rejected = auth.current_token()
     results: list[bool] = []
     threads = [
-        threading.Thread(target=lambda: results.append(auth.renew_after_rejection(rejected)))
+        threading.Thread(
+            target=lambda: results.append(auth.credential.renew_after_rejection(rejected))
+        )
         for _ in range(8)
     ]
     for thread in threads:
@@ -188,11 +194,11 @@ def test_a_fresh_token_rejected_at_once_is_fatal_but_one_that_worked_is_renewed(
 ) -> None:
     sandbox, _ = sb_api
     auth = authenticator(sandbox.base_url)
-    assert auth.renew_after_rejection(f"Bearer {auth.current_token()}")
-    fresh = f"Bearer {auth.current_token()}"
-    assert not auth.renew_after_rejection(fresh)  # renewed and rejected again: give up
-    auth.accepted(fresh)  # ...unless the server took it for a while (it expired since)
-    assert auth.renew_after_rejection(fresh)
+    assert auth.credential.renew_after_rejection(auth.current_token())
+    fresh = auth.current_token()
+    assert not auth.credential.renew_after_rejection(fresh)  # renewed, rejected again: give up
+    auth.credential.accepted(fresh)  # ...unless the server took it for a while (expired since)
+    assert auth.credential.renew_after_rejection(fresh)
 
 
 def test_static_token_without_refresh_token_cannot_be_renewed(sb_api: Any) -> None:
@@ -201,7 +207,7 @@ def test_static_token_without_refresh_token_cannot_be_renewed(sb_api: Any) -> No
         sandbox.base_url, client_id=None, refresh_token=None, access_token="static-token-1234"
     )
     assert auth.current_token() == "static-token-1234"
-    assert not auth.renew_after_rejection("Bearer static-token-1234")
+    assert not auth.credential.renew_after_rejection("static-token-1234")
     assert api.tokens_issued == 0
 
 
@@ -218,10 +224,52 @@ def test_refused_refresh_token_is_one_clear_error(sb_api: Any) -> None:
     assert REFRESH_TOKEN not in message
 
 
-def test_token_endpoint_outage_is_retried_then_reported() -> None:
+def test_token_endpoint_outage_is_retried_by_the_stream_then_reported() -> None:
     with Sandbox(seed=3, records=20, faults="outage", vendors=("socialboards",)) as sandbox:
-        auth = authenticator(sandbox.base_url)
+        config = sandbox.tap_config()
+        config["max_retries"] = 2
         with pytest.raises(SourceAPIError) as raised:
-            auth.current_token()
-        assert "HTTP 503 (gave up after 3 attempts)" in str(raised.value)
-        assert sandbox.stats()["requests"]["POST /token"]["503"] == 3
+            run_tap(config)
+        served = sandbox.stats()["requests"]
+    message = str(raised.value)
+    assert "Socialboards token endpoint (POST /token): HTTP 503" in message
+    assert "(gave up after 3 attempts)" in message
+    assert served == {"POST /token": {"503": 3}}  # the token request retried, nothing else sent
+    assert REFRESH_TOKEN not in message
+
+
+def test_token_endpoint_retry_after_is_waited_out_like_any_request(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(TicketLogsStream, "retry_after_max_seconds", 900.0)
+    token_answers = [
+        Response(json.dumps({"error": "slow_down"}), 429, {"Retry-After": "1"}),
+        Response(json.dumps({"access_token": "token-after-the-wait", "expires_in": 3600})),
+    ]
+    httpserver.expect_request("/token", method="POST").respond_with_handler(
+        lambda request: token_answers.pop(0)
+    )
+    httpserver.expect_request("/tickets/list", method="POST").respond_with_json(
+        {"errorCode": -1, "data": []}
+    )
+    config = {
+        "start_date": "2026-01-01T00:00:00Z",
+        "end_date": "2026-01-02T00:00:00Z",
+        "socialboards": {
+            "base_url": httpserver.url_for("").rstrip("/"),
+            "client_id": CLIENT_ID,
+            "refresh_token": REFRESH_TOKEN,
+        },
+    }
+    with caplog.at_level(logging.WARNING):
+        run_tap(config)
+    retries = [
+        record.getMessage() for record in caplog.records if "; retry " in record.getMessage()
+    ]
+    assert len(retries) == 1
+    assert "HTTP 429; retry 1 of 8" in retries[0]
+    found = re.search(r" in ([0-9.]+) s$", retries[0])
+    assert found
+    assert 1.0 <= float(found.group(1)) <= 1.1  # the token endpoint's Retry-After
+    assert not token_answers
+    assert httpserver.log[-1][0].headers["Authorization"] == "Bearer token-after-the-wait"

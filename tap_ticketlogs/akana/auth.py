@@ -8,16 +8,17 @@ Two ways to hold a session (DESIGN.md, the vendor's "Session cookies" and NOTES.
   8.0 and later), plus a ``Csrf-Token_{fedmemberid}`` cookie when CSRF prevention is on. The
   cookie lives about 30 minutes, so it is renewed (``POST /api/login/renewToken``) once it is
   25 minutes old, and the tap logs in again when renewing fails or when a request is answered
-  401 (once per rejected cookie; a second 401 is fatal).
+  401 (the shared rule of ``credentials.py``: once per rejected cookie; a cookie from such a
+  login that is rejected before it ever worked is fatal).
 
-Windows are fetched from several threads at once: one lock guards every login and renewal,
-and a thread that finds the cookie already replaced by another thread does not log in again.
+Windows are fetched from several threads at once: one lock (the credential's) guards every
+login and renewal, and a thread that finds the cookie already replaced by another thread
+does not log in again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -27,7 +28,8 @@ import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, RetriableResponseError, body_excerpt
+from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -126,17 +128,16 @@ class AkanaSession:
         self._password = password or None
         self._timeout = timeout
         self._clock = clock
-        self._lock = threading.Lock()
         self._http = requests.Session()
-        self._token: str | None = auth_token or None
+        self.credential = RenewableCredential(
+            obtain=self._login if self.can_login else None, value=auth_token
+        )
         self._csrf: str | None = csrf_token or None
         # When the tap itself obtained the current cookie; None for a configured cookie.
         self._obtained_at: dt.datetime | None = None
-        # The cookie a login after a 401 produced: if that one is rejected too, give up.
-        self._token_after_rejection: str | None = None
         self.logins = 0
         self.renewals = 0
-        REDACTOR.add(self._token, self._csrf, self._password)
+        REDACTOR.add(auth_token, self._csrf, self._password)
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], *, timeout: float) -> AkanaSession:
@@ -156,40 +157,21 @@ class AkanaSession:
 
     def credentials(self) -> tuple[str | None, str | None]:
         """The cookie value and CSRF token to send now (no network)."""
-        with self._lock:
-            return self._token, self._csrf
+        with self.credential.lock:
+            return self.credential.value, self._csrf
 
     def ensure_fresh(self) -> None:
         """Log in when there is no cookie yet; renew one the tap obtained before it expires."""
-        if not self.can_login:
-            return
-        with self._lock:
-            if self._token is None:
-                self._login()
-            elif (
-                self._obtained_at is not None
-                and self._clock() - self._obtained_at >= SESSION_LIFETIME - RENEW_MARGIN
-            ):
-                self._renew_or_login()
+        if self.can_login:
+            self.credential.current(due=self._aged, refresh=self._renew_or_login)
 
-    def replace_rejected(self, rejected: str | None) -> bool:
-        """After a 401 for cookie ``rejected``: True when a resend may succeed.
+    def _aged(self) -> bool:
+        return (
+            self._obtained_at is not None
+            and self._clock() - self._obtained_at >= SESSION_LIFETIME - RENEW_MARGIN
+        )
 
-        Logs in again at most once per rejected cookie. When another thread already replaced
-        the cookie, the request is simply resent with the new one.
-        """
-        if not self.can_login:
-            return False
-        with self._lock:
-            if self._token is not None and self._token != rejected:
-                return True
-            if rejected is not None and rejected == self._token_after_rejection:
-                return False
-            self._login()
-            self._token_after_rejection = self._token
-            return True
-
-    def _login(self) -> None:
+    def _login(self) -> str:
         # The cookie is read from the response and sent explicitly: nothing from a previous
         # session may ride along in the login session's own jar.
         self._http.cookies.clear()
@@ -220,9 +202,11 @@ class AkanaSession:
             )
         self._adopt(token, cookies.get(self.csrf_cookie_name))
         self.logins += 1
+        return token
 
-    def _renew_or_login(self) -> None:
-        headers = {"Accept": "application/json", "Cookie": f"{self.cookie_name}={self._token}"}
+    def _renew_or_login(self) -> str:
+        current = self.credential.value
+        headers = {"Accept": "application/json", "Cookie": f"{self.cookie_name}={current}"}
         if self._csrf:
             # renewToken is a POST: the platform requires the CSRF header on it by default.
             headers[self.csrf_header_name] = self._csrf
@@ -233,45 +217,46 @@ class AkanaSession:
             )
         except requests.RequestException:
             response = None
-        if response is None or not response.ok:
-            self._login()
-            return
+        if response is None or not response.ok or current is None:
+            return self._login()
         cookies = set_cookie_values(response)
-        self._adopt(
-            cookies.get(self.cookie_name) or self._token, cookies.get(self.csrf_cookie_name)
-        )
+        token = cookies.get(self.cookie_name) or current
+        self._adopt(token, cookies.get(self.csrf_cookie_name))
         self.renewals += 1
+        return token
 
-    def _adopt(self, token: str | None, csrf: str | None) -> None:
+    def _adopt(self, token: str, csrf: str | None) -> None:
         REDACTOR.add(token, csrf)
-        self._token = token
         if csrf:
             self._csrf = csrf
         self._obtained_at = self._clock()
 
     @staticmethod
     def _raise_for_status(response: requests.Response, what: str) -> None:
+        retry_if_transient(response, what)
         status = response.status_code
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"{what}: HTTP {status} {response.reason}"
-            raise RetriableResponseError(msg, response)
         if status >= HTTPStatus.BAD_REQUEST:
             raise RejectedResponseError(
                 status, f"{what}: {response.reason}: {body_excerpt(response)}"
             )
 
 
-class AkanaAuthenticator(APIAuthenticatorBase):
+class AkanaAuthenticator(APIAuthenticatorBase, CredentialAuthenticator):
     """Logs in or renews when due, then puts the session cookie and, when known, the CSRF
     header on every request.
 
-    The shared base runs authenticators only inside the retry loop, on every attempt, so
-    a login that fails transiently is retried like a request.
+    The shared base runs authenticators inside the retry loop, on every attempt, so a
+    login that fails transiently is retried like a request.
     """
 
     def __init__(self, session: AkanaSession) -> None:
         super().__init__()
         self.session = session
+        self.credential = session.credential
+
+    @override
+    def credential_sent(self, request: requests.PreparedRequest) -> str | None:
+        return cookie_from_header(request.headers.get("Cookie"), self.session.cookie_name)
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -12,13 +12,12 @@ from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
 from tap_ticketlogs.akana import records as akana_records
-from tap_ticketlogs.akana.auth import AkanaAuthenticator, AkanaSession, cookie_from_header
+from tap_ticketlogs.akana.auth import AkanaAuthenticator, AkanaSession
 from tap_ticketlogs.akana.pagination import StartCountPaginator
 from tap_ticketlogs.akana.settings import PAGE_SIZE_MAX
 from tap_ticketlogs.client import (
     WINDOW_END,
     WINDOW_START,
-    CredentialsRefreshedError,
     RejectedResponseError,
     WindowedStream,
     decoded_json,
@@ -95,11 +94,6 @@ class AkanaStream(WindowedStream[int]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status == HTTPStatus.UNAUTHORIZED:
-            if self.renew_credentials(response):
-                msg = "Akana session renewed after HTTP 401"
-                raise CredentialsRefreshedError(msg, response)
-            raise RejectedResponseError(status, self._session_rejected())
         content_type = response.headers.get("Content-Type", "")
         if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES and is_xml(content_type):
             # The tap asks for JSON; an XML answer means the platform (or a gateway) ignores
@@ -111,7 +105,8 @@ class AkanaStream(WindowedStream[int]):
             )
         super().validate_response(response)
 
-    def _session_rejected(self) -> str:
+    @override
+    def credentials_rejected_detail(self) -> str:
         cookie = self._session.cookie_name
         if self._session.can_login:
             return (
@@ -123,14 +118,6 @@ class AkanaStream(WindowedStream[int]):
             "lasts about 30 minutes): set a fresh akana.auth_token (and akana.csrf_token), "
             "or akana.email and akana.password so the tap logs in itself"
         )
-
-    @override
-    def renew_credentials(self, response: requests.Response) -> bool:
-        rejected = cookie_from_header(
-            response.request.headers.get("Cookie") if response.request else None,
-            self._session.cookie_name,
-        )
-        return self._session.replace_rejected(rejected)
 
     @override
     def body_problem(self, body: Any) -> str | None:

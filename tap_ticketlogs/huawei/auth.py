@@ -3,14 +3,14 @@
 IAM login: ``POST {iam_url}/v3/auth/tokens`` with the user's password and a project (or
 domain) scope; the token is the ``X-Subject-Token`` response header and the body's
 ``token.expires_at`` says when it stops working (24 h after issue). The token is renewed
-before it expires and once after a 401, under a lock: operation logs are fetched from
-several threads at once, and all of them must share one token and one renewal.
+before it expires and after a 401 by the shared rule (``credentials.py``), under one
+lock: operation logs are fetched from several threads at once, and all of them must share
+one token and one renewal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -20,7 +20,8 @@ import simplejson
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, RetriableResponseError, body_excerpt
+from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
@@ -88,9 +89,7 @@ class IAMPasswordLogin:
         response = self._session.post(self.url, json=self.request_body(), timeout=self._timeout)
         self.logins += 1
         status = response.status_code
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"IAM login: HTTP {status} {response.reason}"
-            raise RetriableResponseError(msg, response)
+        retry_if_transient(response, "IAM login")
         if status >= HTTPStatus.BAD_REQUEST:
             raise RejectedResponseError(status, f"IAM login failed: {iam_error_text(response)}")
         token = response.headers.get(SUBJECT_TOKEN_HEADER)
@@ -124,7 +123,7 @@ def iam_error_text(response: requests.Response) -> str:
         return f"{status}: {excerpt}" if excerpt else status
 
 
-class HuaweiTokenAuthenticator(APIAuthenticatorBase):
+class HuaweiTokenAuthenticator(APIAuthenticatorBase, CredentialAuthenticator):
     """Puts the current IAM token into ``X-Auth-Token``; thread-safe."""
 
     def __init__(
@@ -139,68 +138,40 @@ class HuaweiTokenAuthenticator(APIAuthenticatorBase):
         if token is None and login is None:
             msg = "a token or an IAM login is required"
             raise ValueError(msg)
-        self._token = token
         self._expires_at: dt.datetime | None = None
         self._login = login
         self._clock = clock
         self._renew_margin = renew_margin
-        self._lock = threading.Lock()
-        # Tokens the API has accepted at least once; a 401 for one of them means it
-        # expired, while a 401 for a token that never worked means it never will.
-        self._worked: set[str] = set()
+        self.credential = RenewableCredential(
+            obtain=self._obtain if login is not None else None, value=token
+        )
         if token:
             REDACTOR.add(token)
 
-    @property
-    def renewable(self) -> bool:
-        """Whether a rejected token can be replaced (only with an IAM login)."""
-        return self._login is not None
-
     def current_token(self) -> str:
         """The token to send now: logs in first, and again shortly before expiry."""
-        with self._lock:
-            if self._token is None or self._expiring():
-                self._renew()
-            assert self._token is not None
-            return self._token
-
-    def accepted(self, token: str | None) -> None:
-        """Note that the API answered a request that carried ``token``."""
-        if token and token not in self._worked:
-            with self._lock:
-                self._worked.add(token)
-
-    def has_worked(self, token: str | None) -> bool:
-        return token in self._worked
-
-    def renew_rejected(self, rejected: str | None) -> bool:
-        """Replace a token the API rejected with a 401; True if the request may be resent.
-
-        Several threads can be rejected with the same token: the first renews it, the
-        others find it already replaced and just resend with the new one.
-        """
-        if self._login is None:
-            return False
-        with self._lock:
-            if self._token is None or self._token == rejected:
-                self._renew()
-        return True
+        token = self.credential.current(due=self._expiring)
+        assert token is not None  # a configured token, or one from the login
+        return token
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        # Called again on every retry of a request, so a resent request carries the
-        # token renewed in between.
         request.headers[TOKEN_HEADER] = self.current_token()
         return request
+
+    @override
+    def credential_sent(self, request: requests.PreparedRequest) -> str | None:
+        return request.headers.get(TOKEN_HEADER)
 
     def _expiring(self) -> bool:
         return self._expires_at is not None and (
             self._clock() >= self._expires_at - self._renew_margin
         )
 
-    def _renew(self) -> None:
+    def _obtain(self) -> str:
         assert self._login is not None  # a configured token is never renewed
-        self._token, self._expires_at = self._login.obtain()
+        token, self._expires_at = self._login.obtain()
+        return token
 
 
 def huawei_authenticator(section: Mapping[str, Any], *, timeout: float) -> HuaweiTokenAuthenticator:

@@ -21,7 +21,7 @@ from tap_ticketlogs.client import (
     decoded_json,
 )
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.huawei.auth import TOKEN_HEADER, HuaweiTokenAuthenticator, huawei_authenticator
+from tap_ticketlogs.huawei.auth import HuaweiTokenAuthenticator, huawei_authenticator
 from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator
 from tap_ticketlogs.huawei.settings import OFFSET_MAX, PAGE_SIZE_MAX
@@ -35,9 +35,6 @@ REQUEST_TIME_ZONE = "GMT+0"
 # Format of query_start_time/query_end_time (the v1 list documents "2019-05-22 03:30:52";
 # the v2 page gives only a 32-character string), written in the requested zone.
 QUERY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-# A request resent after a 401 renewal is marked: if its new token is rejected before
-# the API ever accepted it, the credentials cannot work and the 401 is fatal.
-_RENEWED_MARK = "_ticketlogs_huawei_renewed"
 _CASE_IN_PATH = re.compile(r"/cases/([^/?]+)/operate-logs")
 
 CASE_DATETIME_FIELDS = ("create_time", "confirmed_time")
@@ -179,25 +176,6 @@ class HuaweiStream(TicketLogsStream[int]):
             return f"{response.reason}: {huawei_error_text(body)}"
         excerpt = body_excerpt(response)
         return f"{response.reason}: {excerpt}" if excerpt else str(response.reason)
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)
-        self.authenticator.accepted(response.request.headers.get(TOKEN_HEADER))
-
-    @override
-    def renew_credentials(self, response: requests.Response) -> bool:
-        request = response.request
-        rejected = request.headers.get(TOKEN_HEADER)
-        auth = self.authenticator
-        if not auth.renewable:
-            return False  # a configured token cannot be replaced
-        if request.__dict__.get(_RENEWED_MARK) and not auth.has_worked(rejected):
-            return False  # the token obtained for this request was refused outright
-        # A token that worked and is now refused has expired (whatever expires_at said,
-        # e.g. revoked): renew it, once for every request rejected with it.
-        request.__dict__[_RENEWED_MARK] = True
-        return auth.renew_rejected(rejected)
 
     def bad_value(
         self, context: Context | None, row: dict[str, Any], error: ValueError

@@ -6,18 +6,18 @@ fetches from several threads needs on top:
 
 * one authenticator per tap run, shared by the tickets and ticket-log streams and their
   worker threads, so a token is fetched once and a rotated refresh token is kept;
-* a lock around the refresh, so concurrent requests never refresh twice;
-* refresh a little before ``expires_in`` runs out, and once after a 401 (a token the server
-  dropped early); a token fetched because of a 401 that is rejected again is fatal;
-* transient token-endpoint failures retried; a refused refresh token reported in one line;
+* the token kept in a :class:`~tap_ticketlogs.credentials.RenewableCredential`: one lock
+  around every refresh, and the shared rule for a 401 (refreshed once; a token fetched
+  because of a 401 and rejected before the API ever accepted it is fatal);
+* refresh a little before ``expires_in`` runs out;
+* transient token-endpoint failures raised as retriable, so the stream request that needed
+  the token retries them with the shared backoff; a refused refresh token in one line;
 * every access (and rotated refresh) token registered with the redactor.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +26,8 @@ import simplejson
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
+from tap_ticketlogs.client import RetriableResponseError, retry_if_transient
+from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
@@ -37,7 +39,12 @@ TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
 _EXPIRY_MARGIN_SECONDS = 60
 
 
-class SocialboardsAuthenticator(OAuthAuthenticator):
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header."""
+    return (authorization or "").removeprefix("Bearer ").strip() or None
+
+
+class SocialboardsAuthenticator(OAuthAuthenticator, CredentialAuthenticator):
     """Bearer access tokens from a refresh token (or one static access token)."""
 
     def __init__(
@@ -48,17 +55,14 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
         refresh_token: str | None,
         access_token: str | None,
         timeout: int,
-        max_tries: int,
-        retry_delay: Callable[[int], float],
     ) -> None:
         super().__init__(auth_endpoint=base_url.rstrip("/") + TOKEN_PATH, client_id=client_id)
         self.refresh_token = refresh_token
         self._timeout = timeout
-        self._max_tries = max_tries
-        self._retry_delay = retry_delay
-        self._lock = threading.RLock()
-        # Tokens obtained because the previous one was rejected: a 401 on one is fatal.
-        self._issued_after_rejection: set[str] = set()
+        self._http = requests.Session()
+        self.credential = RenewableCredential(
+            obtain=self._obtain if self.can_refresh else None, value=access_token
+        )
         if access_token:
             # A static token: valid until the server says otherwise (then refreshed, if a
             # refresh token is configured too).
@@ -91,11 +95,14 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
 
     def current_token(self) -> str:
         """The access token to send now, refreshed first when it is (nearly) expired."""
-        with self._lock:
-            if not self.is_token_valid():
-                self.update_access_token()
-            assert self.access_token is not None
-            return self.access_token
+        token = self.credential.current(due=lambda: not self.is_token_valid())
+        if token is None:
+            raise self._error(
+                HTTPStatus.UNAUTHORIZED,
+                "no access token and no refresh token is configured; set "
+                "'socialboards.client_id' and 'socialboards.refresh_token'",
+            )
+        return token
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -103,35 +110,18 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
         request.headers["Authorization"] = f"Bearer {self.current_token()}"
         return request
 
-    def renew_after_rejection(self, authorization: str | None) -> bool:
-        """After a 401: True when the request should be resent with a (new) token."""
-        rejected = (authorization or "").removeprefix("Bearer ").strip()
-        with self._lock:
-            if self.access_token and rejected != self.access_token:
-                return True  # another thread already renewed it: resend with the new one
-            if not self.can_refresh or rejected in self._issued_after_rejection:
-                return False
-            self.update_access_token()
-            assert self.access_token is not None
-            self._issued_after_rejection.add(self.access_token)
-            return True
-
-    def accepted(self, authorization: str | None) -> None:
-        """The server accepted this token once: a later 401 on it is an expiry, renewable."""
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        if token in self._issued_after_rejection:
-            with self._lock:
-                self._issued_after_rejection.discard(token)
+    @override
+    def credential_sent(self, request: requests.PreparedRequest) -> str | None:
+        return bearer_token(request.headers.get("Authorization"))
 
     @override
     def update_access_token(self) -> None:
-        with self._lock:
-            if not self.can_refresh:
-                raise self._error(
-                    HTTPStatus.UNAUTHORIZED,
-                    "the access token was rejected and no refresh token is configured; set "
-                    "'socialboards.client_id' and 'socialboards.refresh_token'",
-                )
+        # The SDK's contract; the tap renews through self.credential (current_token).
+        self.credential.current(due=lambda: True)
+
+    def _obtain(self) -> str:
+        """Exchange the refresh token for an access token (one request, under the lock)."""
+        with self.credential.lock:
             requested_at = utc_now()
             answer = self._request_token()
             token = answer.get("access_token")
@@ -148,41 +138,27 @@ class SocialboardsAuthenticator(OAuthAuthenticator):
                 REDACTOR.add(rotated)
                 self.refresh_token = rotated
             self.logger.info("Socialboards access token obtained (expires in %s s)", expires_in)
+            return token
 
     def _request_token(self) -> Mapping[str, Any]:
-        problem = ""
-        for attempt in range(self._max_tries):
-            if attempt:
-                time.sleep(self._retry_delay(attempt))
-            try:
-                response = self._session.post(
-                    self.auth_endpoint,
-                    data=self.oauth_request_body,
-                    headers={"Accept": "application/json"},
-                    timeout=self._timeout,
-                )
-            except requests.RequestException as exc:
-                problem = type(exc).__name__
-                continue
-            status = response.status_code
-            if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-                problem = f"HTTP {status}"
-                continue
-            if status >= HTTPStatus.BAD_REQUEST:
-                raise self._refused(response)
-            try:
-                body = simplejson.loads(response.content)
-            except (ValueError, UnicodeDecodeError):
-                problem = "a token answer that is not JSON"
-                continue
-            if isinstance(body, dict):
-                return body
-            problem = "a token answer that is not a JSON object"
-        raise self._error(
-            None,
-            f"could not obtain an access token: {problem} "
-            f"(gave up after {self._max_tries} attempts)",
+        what = f"Socialboards token endpoint (POST {TOKEN_PATH})"
+        response = self._http.post(
+            self.auth_endpoint,
+            data=self.oauth_request_body,
+            headers={"Accept": "application/json"},
+            timeout=self._timeout,
         )
+        retry_if_transient(response, what)
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
+            raise self._refused(response)
+        try:
+            body = simplejson.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            msg = f"{what}: HTTP {response.status_code} body is not a JSON object"
+            raise RetriableResponseError(msg, response)
+        return body
 
     def _refused(self, response: requests.Response) -> SourceAPIError:
         try:

@@ -194,26 +194,8 @@ class SocialboardsStream(TicketLogsStream[int]):
                 refresh_token=section.get("refresh_token"),
                 access_token=section.get("access_token"),
                 timeout=self.timeout,
-                max_tries=self.backoff_max_tries(),
-                retry_delay=self._retry_delay,
             ),
         )
-
-    def _retry_delay(self, attempt: int) -> float:
-        # Read at call time, so the token endpoint backs off like every other request.
-        cls = type(self)
-        delay = cls.retry_base_seconds * 2.0 ** (attempt - 1)
-        return float(min(delay, cls.retry_max_seconds))
-
-    @override
-    def renew_credentials(self, response: requests.Response) -> bool:
-        rejected = response.request.headers.get("Authorization")
-        return self.authenticator.renew_after_rejection(rejected)
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)
-        self.authenticator.accepted(response.request.headers.get("Authorization"))
 
     @override
     def body_problem(self, body: Any) -> str | None:
