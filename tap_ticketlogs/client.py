@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import backoff
 import requests
 import simplejson
-from singer_sdk import RESTStream, metrics
+from singer_sdk import RESTStream, Tap, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -28,6 +28,7 @@ from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
+from tap_ticketlogs.sdk_compat import BookmarkOwningStream
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
     return max(0.0, (when - now).total_seconds())
 
 
-class TicketLogsStream(RESTStream[TToken]):
+class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
     """Base of every stream: one vendor section of the config, one error vocabulary."""
 
     #: The config section this stream reads (``tixngo``, ``akana``, ...).
@@ -140,10 +141,6 @@ class TicketLogsStream(RESTStream[TToken]):
     partition_key: ClassVar[str | None] = None
     #: Query parameters worth naming in an error line (time windows, offsets).
     described_params: ClassVar[tuple[str, ...]] = ()
-
-    #: True where the stream writes its bookmark itself (``write_bookmark``) once a unit
-    #: of work is complete, instead of the SDK advancing it record by record.
-    owns_bookmark: ClassVar[bool] = False
 
     #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
     retry_base_seconds: ClassVar[float] = 0.5
@@ -158,8 +155,9 @@ class TicketLogsStream(RESTStream[TToken]):
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
 
     @override
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
+        super().__init__(tap, *args, **kwargs)
+        self._run_tap = tap  # writes STATE (write_bookmark) and keys the run context
         self.run_stats = RunStats(self.name, self.logger)
         # One connection per concurrent request, reused across pages and windows.
         pool = int(self.config.get("max_concurrency", 8))
@@ -380,7 +378,7 @@ class TicketLogsStream(RESTStream[TToken]):
     @property
     def run_context(self) -> RunContext:
         """What all streams of this tap run share (see ``shared``, ``extraction_end``)."""
-        return run_context_of(self._tap)
+        return run_context_of(self._run_tap)
 
     def shared(self, name: str, factory: Callable[[], T]) -> T:
         """A value shared by every stream of this source for the run (e.g. one login)."""
@@ -421,18 +419,8 @@ class TicketLogsStream(RESTStream[TToken]):
         state = self.get_context_state(context)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = to_rfc3339(value)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        if self.owns_bookmark:
-            # A per-record value would move the bookmark past records of a window (or a
-            # ticket list) that is still being read.
-            return
-        super()._increment_stream_state(latest_record, context=context)
+        # The tap's state writer emits STATE only when it changed since the last one.
+        self._run_tap.state_writer.write_state(self.tap_state)
 
     def check_connection(self) -> None:
         """Make one cheap authenticated request; raise the one-line error if it fails.

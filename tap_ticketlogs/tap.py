@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 import click
@@ -21,6 +24,7 @@ from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
+from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
 from tap_ticketlogs.socialboards import settings as socialboards_settings
 from tap_ticketlogs.tixngo import settings as tixngo_settings
 
@@ -113,7 +117,22 @@ def secret_setting_paths(
     return paths
 
 
-class TapTicketLogs(Tap):
+ConfigInput = dict[str, Any] | PurePath | str | list[PurePath | str] | None
+
+
+def config_dict(config: ConfigInput) -> dict[str, Any]:
+    """The config as one new dict: given as a dict, or as JSON files (later ones win)."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return dict(config)
+    merged: dict[str, Any] = {}
+    for path in config if isinstance(config, list) else [config]:
+        merged.update(json.loads(Path(path).read_text(encoding="utf-8")))
+    return merged
+
+
+class TapTicketLogs(ConfigCheckedTap):
     """Ticket and transaction logs from TIXNGO, Akana, Socialboards and Huawei Cloud."""
 
     name = "tap-ticketlogs"
@@ -125,28 +144,30 @@ class TapTicketLogs(Tap):
     dynamic_catalog = True
 
     @override
-    def __init__(self, *args: Any, parse_env_config: bool = False, **kwargs: Any) -> None:
-        # Read by _validate_config, which the SDK calls from inside __init__.
-        self._parse_section_env = parse_env_config
-        super().__init__(*args, parse_env_config=parse_env_config, **kwargs)
-
-    @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        if self._parse_section_env:
-            # The environment wins over the config file, setting by setting.
+    def __init__(
+        self, *args: Any, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any
+    ) -> None:
+        if parse_env_config:
+            # The SDK reads only top-level settings from the environment; the vendor
+            # sections' settings are merged here, before it sees the config. The
+            # environment wins over the config file, setting by setting.
+            config = config_dict(config)
             env = section_env_settings(
-                self.config_jsonschema, SOURCE_SECTIONS, self._env_var_prefix
+                self.config_jsonschema, SOURCE_SECTIONS, env_var_prefix(self.name)
             )
             for section, settings in env.items():
-                self._config[section] = {**(self._config.get(section) or {}), **settings}
+                config[section] = {**(config.get(section) or {}), **settings}
+        super().__init__(*args, config=config, parse_env_config=parse_env_config, **kwargs)
+
+    @override
+    def check_config(self, config: Mapping[str, Any], *, raise_errors: bool) -> None:
         # Replaces the SDK's validation (one log line per schema error) by ours: the first
         # problem, in one line that names the setting. Secrets are registered first, so no
         # line logged from here on can carry them.
-        REDACTOR.add(*secret_values(self.config, secret_setting_paths(self.config_jsonschema)))
+        REDACTOR.add(*secret_values(config, secret_setting_paths(self.config_jsonschema)))
         install_log_redaction()
         if raise_errors:
-            validate_config(self.config, self.config_jsonschema)
-        return []
+            validate_config(config, self.config_jsonschema)
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
@@ -162,12 +183,8 @@ class TapTicketLogs(Tap):
         if value != CliTestOptionValue.All.value:
             super().cb_test(ctx, param, value)
             return
-        config: Any = ctx.params.get("config")
-        tap = cls(
-            config=config.config if config else None,
-            parse_env_config=bool(config and config.parse_env),
-            validate_config=True,
-        )
+        config, parse_env = cli_config_input(ctx)
+        tap = cls(config=config, parse_env_config=parse_env, validate_config=True)
         results = tap.check_sources()
         for section, problem in results.items():
             outcome = "ok" if problem is None else f"FAILED: {problem}"

@@ -1,0 +1,192 @@
+"""The singer-sdk internals named in tap_ticketlogs/sdk_compat.py still behave as relied on.
+
+Each test names its entry: when one fails after an SDK upgrade, that entry (and only that
+module) needs a change. The last test keeps every other module on the public API.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import requests
+import singer_sdk
+from pytest_httpserver import HTTPServer
+from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.authenticators import APIAuthenticatorBase, OAuthAuthenticator
+from singer_sdk.plugin_base import PluginBase
+from typing_extensions import override
+from werkzeug import Request, Response
+
+from tap_ticketlogs import sdk_compat
+from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.tap import TapTicketLogs
+from tap_ticketlogs.tixngo.streams import TixngoTicketStatusLogsStream
+from tests.helpers import run_tap, source_config
+
+PACKAGE = Path(sdk_compat.__file__).parent
+TIXNGO_PATH = "/organizer/report/ticket-status-logs"
+
+
+def tixngo_config(base_url: str) -> dict[str, Any]:
+    return {
+        "start_date": "2026-01-01T00:00:00Z",
+        "end_date": "2026-01-02T00:00:00Z",
+        "tixngo": {"base_url": base_url, "api_key": "compat-key-1", "mobile_app_ids": ["a"]},
+    }
+
+
+def test_entry_1_the_sdk_validates_the_config_through_the_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parameter = inspect.signature(PluginBase._validate_config).parameters.get("raise_errors")
+    assert parameter is not None, "sdk_compat entry 1: _validate_config(raise_errors=) is gone"
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    with pytest.raises(ConfigError, match="start_date"):
+        TapTicketLogs(config={"tixngo": tixngo_config("https://t.example")["tixngo"]})
+    calls: list[bool] = []
+    original = TapTicketLogs.check_config
+
+    def recording(self: TapTicketLogs, config: Any, *, raise_errors: bool) -> None:
+        calls.append(raise_errors)
+        original(self, config, raise_errors=raise_errors)
+
+    monkeypatch.setattr(TapTicketLogs, "check_config", recording)
+    TapTicketLogs(config=tixngo_config("https://t.example"), validate_config=False)
+    assert calls == [False], "sdk_compat entry 1: the SDK no longer calls _validate_config"
+
+
+def test_entry_2_the_record_loop_advances_bookmarks_through_the_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    increments: list[str] = []
+    original = sdk_compat.BookmarkOwningStream._increment_stream_state
+
+    def counting(self: Stream, latest_record: dict[str, Any], **kwargs: Any) -> None:
+        increments.append(self.name)
+        original(self, latest_record, **kwargs)
+
+    monkeypatch.setattr(sdk_compat.BookmarkOwningStream, "_increment_stream_state", counting)
+    with Sandbox(seed=5, records=60, vendors=("tixngo",)) as sandbox:
+        output = run_tap(source_config(sandbox, "tixngo"))
+    records = [m for m in output.messages if m["type"] == "RECORD"]
+    assert len(records) == 60
+    assert len(increments) == 60, "sdk_compat entry 2: records no longer pass the hook"
+    assert "_increment_stream_state" in inspect.getsource(Stream._sync_records)
+
+
+def test_entry_3_the_config_option_is_read_from_the_cli_context(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(tixngo_config("https://t.example")))
+    command = TapTicketLogs.cli
+    assert isinstance(command, click.Command)
+    with command.make_context("tap-ticketlogs", ["--config", str(path), "--config", "ENV"]) as ctx:
+        assert sdk_compat.cli_config_input(ctx) == (tixngo_config("https://t.example"), True), (
+            "sdk_compat entry 3: the SDK's --config value changed shape"
+        )
+    with command.make_context("tap-ticketlogs", ["--config", str(path)]) as ctx:
+        assert sdk_compat.cli_config_input(ctx)[1] is False
+
+
+def test_entry_4_the_environment_prefix_is_the_sdks() -> None:
+    assert sdk_compat.env_var_prefix(TapTicketLogs.name) == "TAP_TICKETLOGS_"
+    assert sdk_compat.env_var_prefix(TapTicketLogs.name) == TapTicketLogs._env_var_prefix, (
+        "sdk_compat entry 4: the SDK derives its environment prefix differently"
+    )
+
+
+class AttemptCountingAuthenticator(APIAuthenticatorBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    @override
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self.calls += 1
+        request.headers["Authorization"] = f"Bearer attempt-{self.calls}"
+        return request
+
+
+def test_entry_5_the_authenticator_runs_on_every_attempt(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [
+        Response('{"message": "busy"}', 503, content_type="application/json"),
+        Response('{"message": "busy"}', 503, content_type="application/json"),
+        Response('{"result": [], "pagination": {}}', 200, content_type="application/json"),
+    ]
+    seen: list[str | None] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request.headers.get("Authorization"))
+        return answers.pop(0)
+
+    httpserver.expect_request(TIXNGO_PATH).respond_with_handler(answer)
+    authenticator = AttemptCountingAuthenticator()
+    monkeypatch.setattr(
+        TixngoTicketStatusLogsStream, "authenticator", property(lambda self: authenticator)
+    )
+    run_tap(tixngo_config(httpserver.url_for("").rstrip("/")))
+    assert seen == ["Bearer attempt-1", "Bearer attempt-2", "Bearer attempt-3"], (
+        "sdk_compat entry 5: the SDK no longer authenticates each attempt inside its retries"
+    )
+    assert "self.authenticator(" in inspect.getsource(RESTStream._request)
+
+
+def sdk_private_names() -> tuple[set[str], set[str]]:
+    """Underscored names of the SDK classes the tap builds on, and of its OAuth
+    authenticators (checked only where one is subclassed: ``_session`` is a common name)."""
+    root = Path(singer_sdk.__file__).parent
+    assigned = re.compile(r"self\.(_[A-Za-z]\w*)\s*(?::[^=\n]+)?=")
+
+    def private(*files: str, classes: tuple[type, ...]) -> set[str]:
+        names = {
+            name
+            for cls in classes
+            for name in dir(cls)
+            if name.startswith("_") and not name.startswith("__")
+        }
+        for file in files:
+            names |= set(assigned.findall((root / file).read_text()))
+        return names
+
+    plugin = private(
+        "streams/core.py",
+        "streams/rest.py",
+        "plugin_base.py",
+        "tap_base.py",
+        classes=(Stream, RESTStream, Tap, PluginBase),
+    )
+    plugin.add("_ConfigInput")
+    authenticators = private("authenticators.py", classes=(OAuthAuthenticator,))
+    return plugin, authenticators - plugin
+
+
+def test_no_other_module_uses_an_underscored_sdk_name() -> None:
+    plugin, authenticators = sdk_private_names()
+    assert {"_validate_config", "_increment_stream_state", "_tap", "_session"} <= (
+        plugin | authenticators
+    )
+    used: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "sdk_compat.py" or "sandbox" in path.parts:
+            continue
+        text = path.read_text()
+        subclasses_oauth = re.search(r"class \w+\([^)]*OAuth\w*Authenticator", text)
+        names = plugin | (authenticators if subclasses_oauth else set())
+        used += [
+            f"{path.relative_to(PACKAGE)}: {match.group(1)}"
+            for match in re.finditer(r"\b(_[A-Za-z]\w*)\b", text)
+            if match.group(1) in names
+        ]
+        used += [
+            f"{path.relative_to(PACKAGE)}: {match.group(0)}"
+            for match in re.finditer(r"singer_sdk(\.\w+)*\._\w+", text)
+        ]
+    assert used == []
