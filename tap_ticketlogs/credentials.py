@@ -1,11 +1,11 @@
-r"""Renewable credentials (access tokens, session cookies): one rule for what a 401 means.
+"""Renewable credentials (access tokens, session cookies): one rule for what a 401 means.
 
 Every source with a credential the tap can renew (Socialboards refresh token, Akana login,
 Huawei IAM login) keeps it in a :class:`RenewableCredential`, shared by the source's
-streams and worker threads. Their authenticators are
-:class:`CredentialAuthenticator`\ s, and the shared base stream (``client.py``) applies the
-rule below to every 401 answer they get, so the sources differ only in how a credential is
-obtained, when it is due for renewal and where a request carries it:
+streams and worker threads. Their authenticators are :class:`CredentialAuthenticator`
+instances, and the shared base stream (``client.py``) applies the rule below to every 401
+answer they get, so the sources differ only in how a credential is obtained, when it is due
+for renewal and where a request carries it:
 
 * the rejected credential is no longer the current one: another thread renewed it
   meanwhile, the request is resent with the new one (no second renewal);
