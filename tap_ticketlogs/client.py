@@ -29,6 +29,7 @@ from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.sdk_compat import BookmarkOwningStream
+from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
@@ -459,6 +460,10 @@ class WindowedStream(TicketLogsStream[TToken]):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        if context is None and self.partition_key:
+            # Every partition belongs to another shard: the SDK then reads a stream once
+            # without a partition, as if it had none.
+            return
         prefetcher = self._window_prefetcher()
         for window_start, window_end in self.windows(context):
             yield from prefetcher.take(_window_key(context, window_start, window_end))
@@ -519,7 +524,8 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
-        parents = list(self.request_records(context))
+        listed = self.request_records(context)
+        parents = list(shard_of(self.config).owned_parents(listed, self.get_child_context, context))
         for child in self.child_streams:
             if isinstance(child, PrefetchedChildStream) and child.selected:
                 child.plan(

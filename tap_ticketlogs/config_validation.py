@@ -11,6 +11,7 @@ from jsonschema import Draft7Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.sharding import Shard
 from tap_ticketlogs.timeutil import parse_datetime
 
 SOURCE_SECTIONS = ("tixngo", "akana", "socialboards", "huawei")
@@ -28,6 +29,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
         msg = f"no source is configured: add at least one of the sections {names}"
         raise ConfigError(msg)
     _check_date_range(config)
+    Shard.from_config(config)
     for name in configured:
         section = config[name]
         for setting in _URL_SETTINGS:

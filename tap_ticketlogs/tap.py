@@ -25,6 +25,7 @@ from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
+from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.socialboards import settings as socialboards_settings
 from tap_ticketlogs.tixngo import settings as tixngo_settings
 
@@ -76,6 +77,22 @@ SETTINGS = th.PropertiesList(
         default=8,
         title="Max retries",
         description="Retries of a request that failed transiently (429, 5xx, timeouts).",
+    ),
+    th.Property(
+        "shard_count",
+        th.IntegerType(minimum=1),
+        default=1,
+        title="Shard count",
+        description="Split every stream's partitions (apps, app versions, tickets, cases) "
+        "into this many shards, each extracted by its own run (see shard_index).",
+    ),
+    th.Property(
+        "shard_index",
+        th.IntegerType(minimum=0),
+        default=0,
+        title="Shard index",
+        description="Which shard this run extracts, from 0 to shard_count - 1; give each "
+        "shard its own state id (meltano run --state-id-suffix shard-<i>-of-<n>).",
     ),
     th.Property(
         "tixngo",
@@ -173,8 +190,9 @@ class TapTicketLogs(ConfigCheckedTap):
     def load_state(self, state: dict[str, Any]) -> None:
         # The SDK keeps the given partition lists and dicts as they are and writes the new
         # bookmarks into them: a caller's state (an orchestrator, a test) would change under
-        # it. The tap works on its own copy.
-        super().load_state(copy.deepcopy(state))
+        # it. The tap works on its own copy, without the bookmarks of partitions another
+        # shard owns.
+        super().load_state(copy.deepcopy(shard_of(self.config).owned_state(state)))
 
     @classmethod
     @override
