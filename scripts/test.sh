@@ -15,8 +15,8 @@ if [ -n "${SINGER_SDK_REQUIREMENT:-}" ]; then
   .venv/bin/python -c 'import importlib.metadata as m; print("singer-sdk", m.version("singer-sdk"))'
 fi
 
-.venv/bin/ruff check tap_ticketlogs tests scripts
-.venv/bin/ruff format --check tap_ticketlogs tests scripts
+.venv/bin/ruff check tap_ticketlogs orchestration tests scripts
+.venv/bin/ruff format --check tap_ticketlogs orchestration tests scripts
 .venv/bin/mypy
 
 set +e

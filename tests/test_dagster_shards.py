@@ -1,0 +1,201 @@
+"""Dagster runs 3 shards in parallel (multiprocess executor), each one `meltano run` of its
+shard, into one PostgreSQL schema, with Meltano's state in a PostgreSQL database.
+
+The tables equal, row for row, those of one unsharded `meltano run` into another schema; a
+shard that fails mid-run is retried alone, and a second scheduled run adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psycopg
+import pytest
+
+from orchestration.dagster_defs import shards_run_config, shards_schedule, ticketlogs_shards
+from tap_ticketlogs.sandbox.core import Request, Response
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sharding import Shard
+from tests.test_meltano_e2e import (
+    LOG_STREAMS,
+    STREAMS,
+    MeltanoProject,
+    extracted_after,
+    installed,  # noqa: F401 - the module's fixture: plugins installed once
+    latest_extraction,
+    row_counts,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.meltano]
+
+SHARDS = 3
+TIXNGO_PATH = "/organizer/report/ticket-status-logs"
+STATE_ID = "sandbox:tap-ticketlogs-to-target-postgres:shard-{index}-of-{count}"
+# Columns the loader adds; they say when a row was loaded, not what it holds.
+LOADER_COLUMNS = [
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_deleted_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+]
+
+
+@pytest.fixture
+def state_database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for Meltano's system database, dropped afterwards."""
+    name = f"ticketlogs_state_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+        try:
+            yield name
+        finally:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def schemas(postgres_dsn: str) -> Iterator[tuple[psycopg.Connection[Any], str, str]]:
+    suffix = uuid.uuid4().hex[:10]
+    whole, sharded = f"e2e_whole_{suffix}", f"e2e_shards_{suffix}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        try:
+            yield connection, whole, sharded
+        finally:
+            for schema in (whole, sharded):
+                connection.execute(f'drop schema if exists "{schema}" cascade')
+
+
+def table_rows(connection: psycopg.Connection[Any], schema: str, table: str) -> list[str]:
+    """Every row as canonical JSON, without the loader's own columns, in key order."""
+    rows = connection.execute(
+        f'select to_jsonb(t) - %s::text[] from "{schema}"."{table}" t', (LOADER_COLUMNS,)
+    ).fetchall()
+    return sorted(json.dumps(row, sort_keys=True) for (row,) in rows)
+
+
+def fail_once(sandbox: Sandbox, app_id: str, on_request: int) -> list[int]:
+    """The ``on_request``-th TIXNGO request for ``app_id`` is refused (HTTP 403, fatal for the
+    tap) once: the shard that owns the app fails mid-run, after emitting some windows."""
+    original = sandbox.handle
+    lock = threading.Lock()
+    seen = Counter[str]()
+    refused: list[int] = []
+
+    def handle(request: Request) -> Response:
+        if request.path == TIXNGO_PATH and request.param("mobileAppId") == app_id:
+            with lock:
+                seen[app_id] += 1
+                if seen[app_id] == on_request and not refused:
+                    refused.append(seen[app_id])
+                    return Response.json(403, {"message": "Forbidden (injected once)"})
+        return original(request)
+
+    sandbox.handle = handle  # type: ignore[method-assign]
+    return refused
+
+
+def meltano_runs(connection: psycopg.Connection[Any]) -> Counter[tuple[str, str]]:
+    rows = connection.execute("select job_name, state from runs").fetchall()
+    return Counter((job, str(state)) for job, state in rows)
+
+
+def shard_states(connection: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
+    rows = connection.execute("select state_id, completed_state from state").fetchall()
+    return {state_id: json.loads(completed) for state_id, completed in rows}
+
+
+def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
+    installed: None,  # noqa: F811 - the fixture imported above
+    postgres_dsn: str,
+    state_database: str,
+    schemas: tuple[psycopg.Connection[Any], str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db, whole_schema, sharded_schema = schemas
+    for project_dir in ("whole", "sharded", "dagster"):
+        (tmp_path / project_dir).mkdir()
+    with Sandbox(seed=21, records=240) as sandbox:
+        # One unsharded run: the tables the shards must reproduce.
+        MeltanoProject(sandbox, tmp_path / "whole", whole_schema).meltano(
+            "run", "tap-ticketlogs", "target-postgres"
+        )
+        truth = sandbox.stats()["records"]
+        assert row_counts(db, whole_schema) == {stream: truth[stream] for stream in STREAMS}
+
+        # The workers' environment: sandbox credentials, the loader, state in PostgreSQL.
+        state_uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{state_database}"
+        sharded = MeltanoProject(sandbox, tmp_path / "sharded", sharded_schema)
+        for name, value in {**sharded.env, "MELTANO_DATABASE_URI": state_uri}.items():
+            monkeypatch.setenv(name, value)
+
+        victim_app = sandbox.tap_config()["tixngo"]["mobile_app_ids"][0]
+        victim = next(
+            i for i in range(SHARDS) if Shard(i, SHARDS).owns({"mobile_app_id": victim_app})
+        )
+        refused = fail_once(sandbox, victim_app, on_request=3)
+
+        run_config = shards_run_config(SHARDS, environment="sandbox")
+        with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            first = dg.execute_job(
+                dg.reconstructable(ticketlogs_shards), instance=instance, run_config=run_config
+            )
+            assert first.success
+            assert refused == [3]
+            attempts = {
+                stats.step_key: stats.attempts
+                for stats in instance.get_run_step_stats(first.run_id)
+                if stats.step_key.startswith("run_shard")
+            }
+            assert attempts == {
+                f"run_shard[shard_{i}_of_{SHARDS}]": 2 if i == victim else 1 for i in range(SHARDS)
+            }
+
+            with psycopg.connect(
+                postgres_dsn.replace("dbname=test", f"dbname={state_database}")
+            ) as state_db:
+                runs = meltano_runs(state_db)
+                states = shard_states(state_db)
+            state_ids = [STATE_ID.format(index=i, count=SHARDS) for i in range(SHARDS)]
+            # The failed shard ran twice, every other shard once: the retry touched no one else.
+            assert runs == Counter(
+                {(state_ids[i], "SUCCESS"): 1 for i in range(SHARDS)}
+                | {(state_ids[victim], "FAIL"): 1}
+            )
+            assert set(states) == set(state_ids)
+            for index, state_id in enumerate(state_ids):
+                bookmarks = states[state_id]["singer_state"]["bookmarks"]
+                for stream in ("tixngo_ticket_status_logs", "akana_transaction_logs"):
+                    for partition in bookmarks.get(stream, {}).get("partitions", []):
+                        assert Shard(index, SHARDS).owns(partition["context"]), (state_id, stream)
+                        assert partition["replication_key_value"] == "2026-01-31T00:00:00Z"
+
+            # Row for row what the unsharded run loaded, and one row per key.
+            assert row_counts(db, sharded_schema) == row_counts(db, whole_schema)
+            for stream in STREAMS:
+                assert table_rows(db, sharded_schema, stream) == table_rows(
+                    db, whole_schema, stream
+                ), stream
+
+            # The schedule's next run: every shard resumes from its state and adds nothing.
+            first_loaded = latest_extraction(db, sharded_schema)
+            tick = shards_schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+            (request,) = tick.run_requests or []
+            second = dg.execute_job(
+                dg.reconstructable(ticketlogs_shards),
+                instance=instance,
+                run_config=request.run_config,
+            )
+            assert second.success
+        assert row_counts(db, sharded_schema) == row_counts(db, whole_schema)
+        for stream in LOG_STREAMS:
+            assert extracted_after(db, sharded_schema, stream, first_loaded) == 0, stream
