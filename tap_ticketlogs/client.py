@@ -178,6 +178,18 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
         return self.requests_session.prepare_request(request)
 
     @property
+    def configured_partitions(self) -> list[dict[str, Any]] | None:
+        """Every partition the config names (apps, app versions); None: not partitioned."""
+        return None
+
+    @property
+    @override
+    def partitions(self) -> list[dict[str, Any]] | None:
+        # This shard's part of them (all of them unless shard_count > 1).
+        configured = self.configured_partitions
+        return None if configured is None else shard_of(self.config).owned(configured)
+
+    @property
     def source_config(self) -> Mapping[str, Any]:
         """This stream's section of the configuration."""
         section: Mapping[str, Any] = self.config.get(self.source) or {}
@@ -429,7 +441,9 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
         Used by ``tap-ticketlogs --test``. The first page of the stream's first partition is
         requested (lazily: later pages are never fetched).
         """
-        first = self.partitions[0] if self.partitions else None
+        # Any partition proves the credentials, this shard's or not.
+        configured = self.configured_partitions
+        first = configured[0] if configured else None
         next(iter(self.request_records(self.connection_check_context(first))), None)
 
     def connection_check_context(self, partition: Context | None) -> Context | None:

@@ -173,11 +173,27 @@ def test_a_shard_without_partitions_of_a_stream_emits_none(sandbox: Sandbox) -> 
     count = 8
     owners = {shard_number({"mobile_app_id": app}, count) for app in apps}
     idle = next(index for index in range(count) if index not in owners)
-    output = run_tap(
-        {**config, "shard_count": count, "shard_index": idle},
-        catalog=None,
-    )
+    output = run_tap({**config, "shard_count": count, "shard_index": idle})
     assert output.records("tixngo_ticket_status_logs") == []
-    assert "tixngo_ticket_status_logs" not in output.final_state.get("bookmarks", {}) or not (
-        output.final_state["bookmarks"]["tixngo_ticket_status_logs"].get("partitions")
+    tixngo_state = output.final_state["bookmarks"].get("tixngo_ticket_status_logs", {})
+    assert not tixngo_state.get("partitions")
+    assert "replication_key_value" not in tixngo_state
+    # The shard's other streams still ran.
+    assert output.records("socialboards_ticket_logs") or output.records("huawei_case_operate_logs")
+
+
+def test_a_shard_without_partitions_still_checks_every_source(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = sandbox.tap_config()
+    count = 8
+    owners = {
+        shard_number({"mobile_app_id": app}, count) for app in config["tixngo"]["mobile_app_ids"]
+    }
+    idle = next(index for index in range(count) if index not in owners)
+    result = run_cli(
+        "--test", config={**config, "shard_count": count, "shard_index": idle}, tmp_path=tmp_path
     )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tap-ticketlogs: test: tixngo: ok" in result.stderr
+    assert "/organizer/report/ticket-status-logs" in str(sandbox.stats()["requests"])

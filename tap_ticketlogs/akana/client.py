@@ -23,7 +23,6 @@ from tap_ticketlogs.client import (
     decoded_json,
 )
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.timeutil import parse_datetime
 
 
@@ -59,9 +58,8 @@ class AkanaStream(WindowedStream[int]):
 
     @property
     @override
-    def partitions(self) -> list[dict[str, Any]]:
-        versions = [{"app_version_id": app} for app in self.source_config["app_version_ids"]]
-        return shard_of(self.config).owned(versions)
+    def configured_partitions(self) -> list[dict[str, Any]]:
+        return [{"app_version_id": app} for app in self.source_config["app_version_ids"]]
 
     @property
     @override

@@ -14,7 +14,6 @@ from typing_extensions import override
 
 from tap_ticketlogs.client import WINDOW_END, WINDOW_START, WindowedStream, decoded_json
 from tap_ticketlogs.records import log_key
-from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.timeutil import normalise
 from tap_ticketlogs.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.tixngo.pagination import NextPageKeyPaginator
@@ -67,9 +66,8 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
 
     @property
     @override
-    def partitions(self) -> list[dict[str, Any]]:
-        apps = [{"mobile_app_id": app_id} for app_id in self.source_config["mobile_app_ids"]]
-        return shard_of(self.config).owned(apps)
+    def configured_partitions(self) -> list[dict[str, Any]]:
+        return [{"mobile_app_id": app_id} for app_id in self.source_config["mobile_app_ids"]]
 
     @property
     @override
