@@ -21,8 +21,10 @@ import pytest
 
 from orchestration.dagster_defs import shards_run_config, shards_schedule, ticketlogs_shards
 from tap_ticketlogs.sandbox.core import Request, Response
+from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sharding import Shard
+from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (
     LOG_STREAMS,
     STREAMS,
@@ -37,6 +39,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.meltano]
 
 SHARDS = 3
 TIXNGO_PATH = "/organizer/report/ticket-status-logs"
+CASE_LOG_PATH = "/v2/servicerequest/cases/{case_id}/operate-logs"
 STATE_ID = "sandbox:tap-ticketlogs-to-target-postgres:shard-{index}-of-{count}"
 # Columns the loader adds; they say when a row was loaded, not what it holds.
 LOADER_COLUMNS = [
@@ -82,25 +85,32 @@ def table_rows(connection: psycopg.Connection[Any], schema: str, table: str) -> 
     return sorted(json.dumps(row, sort_keys=True) for (row,) in rows)
 
 
-def fail_once(sandbox: Sandbox, app_id: str, on_request: int) -> list[int]:
-    """The ``on_request``-th TIXNGO request for ``app_id`` is refused (HTTP 403, fatal for the
-    tap) once: the shard that owns the app fails mid-run, after emitting some windows."""
-    original = sandbox.handle
-    lock = threading.Lock()
-    seen = Counter[str]()
-    refused: list[int] = []
+class Traffic:
+    """Counts the TIXNGO requests per mobile app, and refuses one shard's first request for
+    a Huawei case's log once (HTTP 403, fatal for the tap).
 
-    def handle(request: Request) -> Response:
-        if request.path == TIXNGO_PATH and request.param("mobileAppId") == app_id:
-            with lock:
-                seen[app_id] += 1
-                if seen[app_id] == on_request and not refused:
-                    refused.append(seen[app_id])
-                    return Response.json(403, {"message": "Forbidden (injected once)"})
-        return original(request)
+    Huawei is the last source a run syncs: the shard fails mid-run, after its TIXNGO, Akana
+    and Socialboards streams were loaded and their state saved.
+    """
 
-    sandbox.handle = handle  # type: ignore[method-assign]
-    return refused
+    def __init__(self, sandbox: Sandbox, refused_case: str) -> None:
+        self._handle = sandbox.handle
+        self._lock = threading.Lock()
+        self.refused_case = refused_case
+        self.armed = False  # set: the next request for the case's log is refused
+        self.refused = 0
+        self.tixngo: Counter[str] = Counter()
+        sandbox.handle = self.handle  # type: ignore[method-assign]
+
+    def handle(self, request: Request) -> Response:
+        with self._lock:
+            if request.path == TIXNGO_PATH:
+                self.tixngo[request.param("mobileAppId") or ""] += 1
+            elif self.armed and request.path == CASE_LOG_PATH.format(case_id=self.refused_case):
+                self.armed = False
+                self.refused += 1
+                return Response.json(403, {"error_code": "injected", "error_msg": "once"})
+        return self._handle(request)
 
 
 def meltano_runs(connection: psycopg.Connection[Any]) -> Counter[tuple[str, str]]:
@@ -125,6 +135,10 @@ def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
     for project_dir in ("whole", "sharded", "dagster"):
         (tmp_path / project_dir).mkdir()
     with Sandbox(seed=21, records=240) as sandbox:
+        case = vendor_api(sandbox, "huawei", HuaweiAPI).cases[0].case_id
+        victim = next(i for i in range(SHARDS) if Shard(i, SHARDS).owns({"case_id": case}))
+        traffic = Traffic(sandbox, refused_case=case)
+
         # One unsharded run: the tables the shards must reproduce.
         MeltanoProject(sandbox, tmp_path / "whole", whole_schema).meltano(
             "run", "tap-ticketlogs", "target-postgres"
@@ -138,11 +152,10 @@ def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
         for name, value in {**sharded.env, "MELTANO_DATABASE_URI": state_uri}.items():
             monkeypatch.setenv(name, value)
 
-        victim_app = sandbox.tap_config()["tixngo"]["mobile_app_ids"][0]
-        victim = next(
-            i for i in range(SHARDS) if Shard(i, SHARDS).owns({"mobile_app_id": victim_app})
-        )
-        refused = fail_once(sandbox, victim_app, on_request=3)
+        unsharded_tixngo = Counter(traffic.tixngo)
+        assert len(unsharded_tixngo) == 3
+        traffic.tixngo.clear()
+        traffic.armed = True
 
         run_config = shards_run_config(SHARDS, environment="sandbox")
         with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
@@ -150,7 +163,9 @@ def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
                 dg.reconstructable(ticketlogs_shards), instance=instance, run_config=run_config
             )
             assert first.success
-            assert refused == [3]
+            assert traffic.refused == 1
+            # The retried shard resumed from its saved state: no TIXNGO window was read twice.
+            assert traffic.tixngo == unsharded_tixngo
             attempts = {
                 stats.step_key: stats.attempts
                 for stats in instance.get_run_step_stats(first.run_id)
