@@ -1,6 +1,7 @@
 """Benchmark the tap against the sandbox: records/s, requests/s, peak RSS, and ratios.
 
     .venv/bin/python scripts/benchmark.py [--records 20000] [--latency-ms 20]
+    .venv/bin/python scripts/benchmark.py --shards 1,2,4 [--records 16000] [--latency-ms 200]
 
 Each scenario runs the real `tap-ticketlogs` command as a child process (stdout to
 /dev/null) against a sandbox child process, in this process tree; peak RSS is the child's

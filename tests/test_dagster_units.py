@@ -1,0 +1,80 @@
+"""The Dagster definitions without Meltano: the plan, each shard's command and environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.dagster_defs import (
+    JOB,
+    ShardPlan,
+    ShardTask,
+    defs,
+    plan_shards,
+    shard_environment,
+    shards_schedule,
+)
+
+
+def task(project: Path, index: int = 1, count: int = 3) -> ShardTask:
+    return ShardTask(
+        index=index,
+        count=count,
+        extractor="tap-ticketlogs",
+        loader="target-postgres",
+        environment="prod",
+        project_dir=str(project),
+        meltano="meltano",
+        timeout_minutes=5,
+    )
+
+
+def test_each_shard_runs_its_own_state_id(tmp_path: Path) -> None:
+    assert task(tmp_path).command() == [
+        "meltano",
+        "--environment=prod",
+        "run",
+        "--state-id-suffix",
+        "shard-1-of-3",
+        "tap-ticketlogs",
+        "target-postgres",
+    ]
+
+
+def test_shards_on_one_machine_get_a_system_directory_each(tmp_path: Path) -> None:
+    sys_dir = tmp_path / ".meltano"
+    (sys_dir / "loaders" / "target-postgres").mkdir(parents=True)
+    (sys_dir / "extractors").mkdir()
+    (sys_dir / "run" / "tap-ticketlogs").mkdir(parents=True)
+    env = shard_environment(task(tmp_path), {"HOME": "/root"})
+    own = Path(env["MELTANO_SYS_DIR_ROOT"])
+    assert own == sys_dir.resolve() / "shards" / "shard-1-of-3"
+    # Installed plugins are shared; run/ (catalog, input state) is the shard's own.
+    assert (own / "loaders").resolve() == (sys_dir / "loaders").resolve()
+    assert (own / "extractors").is_symlink()
+    assert not (own / "run").exists()
+    assert env["MELTANO_DATABASE_URI"] == f"sqlite:///{sys_dir.resolve() / 'meltano.db'}"
+    assert env["TAP_TICKETLOGS_SHARD_INDEX"] == "1"
+    assert env["TAP_TICKETLOGS_SHARD_COUNT"] == "3"
+    assert env["HOME"] == "/root"
+    # A second attempt of the same shard reuses its directory.
+    uri = "postgresql+psycopg://meltano@db/meltano"
+    again = shard_environment(task(tmp_path), {"MELTANO_DATABASE_URI": uri})
+    assert again["MELTANO_SYS_DIR_ROOT"] == str(own)
+    assert again["MELTANO_DATABASE_URI"] == uri
+
+
+def test_a_plan_without_shards_fails_without_retrying(tmp_path: Path) -> None:
+    context = dg.build_op_context()
+    with pytest.raises(dg.Failure, match="shard_count must be at least 1, not 0"):
+        list(plan_shards(context, ShardPlan(shard_count=0, project_dir=str(tmp_path))))
+
+
+def test_the_definitions_load_with_the_job_and_its_schedule() -> None:
+    assert defs.resolve_job_def("ticketlogs_shards") is JOB
+    assert shards_schedule.job is JOB
+    run_shard = JOB.graph.node_named("run_shard").definition
+    assert run_shard.retry_policy is not None
+    assert run_shard.retry_policy.max_retries == 2
