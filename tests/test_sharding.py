@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
 from tap_ticketlogs.sharding import Shard, partition_text, shard_number
-from tests.helpers import TapOutput, error_lines, run_cli, run_tap
+from tests.helpers import TapOutput, error_lines, run_cli, run_tap, vendor_api
 
 PRIMARY_KEYS = {
     "akana_transaction_logs": "TransactionID",
@@ -142,6 +144,24 @@ def test_the_shards_together_emit_the_unsharded_records_exactly_once(
         for stream in ("tixngo_ticket_status_logs", "akana_transaction_logs"):
             contexts = [p["context"] for p in bookmarks.get(stream, {}).get("partitions", [])]
             assert all(Shard(index, count).owns(context) for context in contexts), stream
+
+
+def test_configured_tickets_and_cases_are_split_too(sandbox: Sandbox) -> None:
+    config = sandbox.tap_config()
+    tickets = sorted(vendor_api(sandbox, "socialboards", SocialboardsAPI).tickets)[:12]
+    cases = [case.case_id for case in vendor_api(sandbox, "huawei", HuaweiAPI).cases]
+    config["socialboards"]["ticket_ids"] = tickets
+    config["huawei"]["case_ids"] = cases
+    streams = ("socialboards_tickets", "socialboards_ticket_logs", "huawei_cases")
+    streams += ("huawei_case_operate_logs",)
+    whole = run_tap(config)
+    shards = [run_tap({**config, "shard_count": 3, "shard_index": i}) for i in range(3)]
+    for stream in streams:
+        expected = keyed(whole, stream)
+        parts = [keyed(output, stream) for output in shards]
+        assert sum(len(part) for part in parts) == len(expected), stream
+        assert {key: row for part in parts for key, row in part.items()} == expected, stream
+    assert {row["id"] for row in whole.records("socialboards_tickets")} == set(tickets)
 
 
 def test_a_shard_keeps_only_its_own_partitions_of_a_copied_state(sandbox: Sandbox) -> None:
