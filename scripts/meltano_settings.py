@@ -13,36 +13,45 @@ import yaml
 
 from tap_ticketlogs.tap import TapTicketLogs
 
+# Meltano casts a value from the environment, `.env` or `meltano config set` by its kind
+# before the tap starts: `decimal` becomes a Decimal that Meltano then cannot write to the
+# tap's JSON config, and `integer` fails inside Meltano with a traceback on a value such as
+# `abc`, naming no setting. The tap's own whole-number settings are therefore `string`: the
+# value reaches the tap unchanged and the tap reads it (digits only) or rejects it in one
+# line that names the setting. Every other kind round-trips as it is.
 _KINDS = {
     "string": "string",
-    "integer": "integer",
-    "number": "decimal",
+    "integer": "string",
     "boolean": "boolean",
     "array": "array",
     "object": "object",
 }
+# The SDK's built-in settings (stream maps, flattening, batch) keep the SDK's own kinds.
+_BUILTIN_KINDS = {**_KINDS, "integer": "integer"}
 
 
-def _kind(prop: dict[str, Any]) -> str:
+def _kind(prop: dict[str, Any], kinds: dict[str, str]) -> str:
     types = prop.get("type", ["string"])
     types = [types] if isinstance(types, str) else [t for t in types if t != "null"]
     if prop.get("format") == "date-time":
         return "date_iso8601"
     if prop.get("enum"):
         return "options"
-    return _KINDS[types[0]]
+    return kinds[types[0]]
 
 
-def meltano_settings(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+def meltano_settings(
+    schema: dict[str, Any], prefix: str = "", kinds: dict[str, str] = _KINDS
+) -> list[dict[str, Any]]:
     """One Meltano setting per leaf of the schema, nested sections as dotted names."""
     settings: list[dict[str, Any]] = []
     for name, prop in schema["properties"].items():
         if "properties" in prop:
-            settings.extend(meltano_settings(prop, f"{prefix}{name}."))
+            settings.extend(meltano_settings(prop, f"{prefix}{name}.", kinds))
             continue
         setting: dict[str, Any] = {
             "name": f"{prefix}{name}",
-            "kind": _kind(prop),
+            "kind": _kind(prop, kinds),
             "label": prop.get("title", name),
             "description": prop.get("description", ""),
         }
@@ -69,7 +78,7 @@ def extractor_settings() -> list[dict[str, Any]]:
         for name, prop in full["properties"].items()
         if name not in own["properties"]
     }
-    return meltano_settings(own) + meltano_settings({"properties": builtin})
+    return meltano_settings(own) + meltano_settings({"properties": builtin}, kinds=_BUILTIN_KINDS)
 
 
 def main() -> None:

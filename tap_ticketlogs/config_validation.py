@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, MutableMapping
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -16,10 +18,68 @@ from tap_ticketlogs.timeutil import parse_datetime
 
 SOURCE_SECTIONS = ("tixngo", "akana", "socialboards", "huawei")
 _URL_SETTINGS = ("base_url", "iam_url")
+_WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def read_whole_numbers(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Turn digits given as text into numbers, in place, wherever the schema wants an integer.
+
+    Meltano passes whole-number settings as text (their kind is ``string``, see
+    scripts/meltano_settings.py), and so does the environment. Text that is not a whole
+    number is left as it is, for :func:`validate_config` to reject by name.
+    """
+    for name, prop in schema.get("properties", {}).items():
+        if name not in config:
+            continue
+        value = config[name]
+        if _wants(prop, "integer"):
+            config[name] = _whole_number(value)
+        elif _wants(prop, "array") and _wants(prop.get("items", {}), "integer"):
+            if isinstance(value, list):
+                config[name] = [_whole_number(item) for item in value]
+        elif isinstance(value, MutableMapping) and "properties" in prop:
+            read_whole_numbers(value, prop)
+
+
+def _wants(prop: Mapping[str, Any], json_type: str) -> bool:
+    types = prop.get("type", ())
+    return json_type == types if isinstance(types, str) else json_type in types
+
+
+def _whole_number(value: Any) -> Any:  # noqa: ANN401 - any setting value
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    return value
+
+
+def check_known_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for a setting the tap does not know (a typo would
+    otherwise be ignored silently), naming the closest known setting."""
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    for name, value in config.items():
+        if name not in properties:
+            raise ConfigError(_unknown_setting(name, properties, ""))
+        if name in SOURCE_SECTIONS and isinstance(value, Mapping):
+            section = properties[name].get("properties", {})
+            for setting in value:
+                if setting not in section:
+                    raise ConfigError(_unknown_setting(setting, section, f"{name}."))
+
+
+def _unknown_setting(name: str, known: Mapping[str, Any], prefix: str) -> str:
+    message = f"unknown setting '{prefix}{name}'"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"{message}: did you mean '{prefix}{close[0]}'?"
+    return f"{message}; tap-ticketlogs --about lists the settings"
 
 
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the first invalid setting; return when all is well."""
+    """Raise :class:`ConfigError` naming the first invalid setting; return when all is well.
+
+    ``schema`` is the full settings schema, the SDK's built-in settings included.
+    """
+    check_known_settings(config, schema)
     error = best_match(Draft7Validator(schema).iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(_describe_schema_error(error))
@@ -47,6 +107,8 @@ def _describe_schema_error(error: ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(repr(value) for value in cast("list[Any]", error.validator_value))
         return f"setting '{path}' must be one of {allowed}, not {error.instance!r}"
+    if error.validator == "type" and _wants({"type": error.validator_value}, "integer"):
+        return f"setting '{path}' must be a whole number, not {error.instance!r}"
     # Other messages quote the offending value: fine, secrets are strings without limits.
     return f"setting '{path}' is invalid: {error.message}"
 

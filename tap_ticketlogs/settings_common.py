@@ -16,11 +16,12 @@ def base_url_setting(label: str, api: str) -> th.Property[str]:
     )
 
 
-def window_hours_setting(label: str, parameters: str) -> th.Property[float]:
-    """``window_hours``: the width of each requested time window."""
+def window_hours_setting(label: str, parameters: str) -> th.Property[int]:
+    """``window_hours``: the width of each requested time window, in whole hours (an
+    integer round-trips through Meltano's settings, where a decimal arrives as Decimal)."""
     return th.Property(
         "window_hours",
-        th.NumberType(exclusive_minimum=0, maximum=24 * 366),
+        th.IntegerType(minimum=1, maximum=24 * 366),
         default=24,
         title=f"{label} window hours",
         description=f"Width of each {parameters} window requested.",

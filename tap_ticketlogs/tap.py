@@ -18,8 +18,8 @@ from typing_extensions import override
 
 from tap_ticketlogs.akana import settings as akana_settings
 from tap_ticketlogs.client import TicketLogsStream
-from tap_ticketlogs.config_validation import SOURCE_SECTIONS, validate_config
-from tap_ticketlogs.env_config import section_env_settings
+from tap_ticketlogs.config_validation import SOURCE_SECTIONS, read_whole_numbers, validate_config
+from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, merged_config
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
@@ -52,7 +52,7 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "lag_minutes",
-        th.NumberType(minimum=0),
+        th.IntegerType(minimum=0),
         default=15,
         title="Lag minutes",
         description="Never read closer to now than this, so late-arriving logs are not skipped.",
@@ -164,17 +164,25 @@ class TapTicketLogs(ConfigCheckedTap):
     def __init__(
         self, *args: Any, config: ConfigInput = None, parse_env_config: bool = False, **kwargs: Any
     ) -> None:
+        # The tap's own copy, which it may change (the caller's config stays as given).
+        config = copy.deepcopy(config_dict(config))
+        schema = self.full_settings_schema()
         if parse_env_config:
-            # The SDK reads only top-level settings from the environment; the vendor
-            # sections' settings are merged here, before it sees the config. The
-            # environment wins over the config file, setting by setting.
-            config = config_dict(config)
-            env = section_env_settings(
-                self.config_jsonschema, SOURCE_SECTIONS, env_var_prefix(self.name)
+            # Our reader instead of the SDK's (see env_config): the environment (and .env)
+            # wins over the config file, setting by setting, sections included.
+            env = env_settings(
+                schema, SOURCE_SECTIONS, env_var_prefix(self.name), environment_with_dotenv()
             )
-            for section, settings in env.items():
-                config[section] = {**(config.get(section) or {}), **settings}
-        super().__init__(*args, config=config, parse_env_config=parse_env_config, **kwargs)
+            config = merged_config(config, env)
+        read_whole_numbers(config, schema)
+        super().__init__(*args, config=config, parse_env_config=False, **kwargs)
+
+    @classmethod
+    def full_settings_schema(cls) -> dict[str, Any]:
+        """The tap's settings schema with the SDK's built-in settings (stream maps...)."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return schema
 
     @override
     def check_config(self, config: Mapping[str, Any], *, raise_errors: bool) -> None:
@@ -184,7 +192,7 @@ class TapTicketLogs(ConfigCheckedTap):
         REDACTOR.add(*secret_values(config, secret_setting_paths(self.config_jsonschema)))
         install_log_redaction()
         if raise_errors:
-            validate_config(config, self.config_jsonschema)
+            validate_config(config, self.full_settings_schema())
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

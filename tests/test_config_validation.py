@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.env_config import section_env_settings
+from tap_ticketlogs.env_config import env_settings
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli
 
@@ -55,6 +55,20 @@ def config_with(**overrides: Any) -> dict[str, Any]:
         (config_with(start_date=None), "setting 'start_date' is required"),
         (config_with(tixngo=None), "no source is configured"),
         (config_with(max_concurrency=0), "setting 'max_concurrency' is invalid"),
+        # Whole numbers arrive as text from Meltano (kind string) and the environment.
+        (config_with(lag_minutes="abc"), "setting 'lag_minutes' must be a whole number, not 'abc'"),
+        (config_with(tixngo__window_hours="1.5"), "setting 'tixngo.window_hours' must be a whole"),
+        (config_with(tixngo__page_size="10001"), "setting 'tixngo.page_size' is invalid"),
+        # Typos name the closest known setting instead of being ignored.
+        (
+            config_with(max_concurency=4),
+            "unknown setting 'max_concurency': did you mean 'max_concurrency'?",
+        ),
+        (
+            config_with(tixngo__api_kye="x"),
+            "unknown setting 'tixngo.api_kye': did you mean 'tixngo.api_key'?",
+        ),
+        (config_with(colour="blue"), "unknown setting 'colour'; tap-ticketlogs --about lists"),
         (
             {
                 "start_date": "2026-01-01T00:00:00Z",
@@ -122,6 +136,20 @@ def test_plain_http_is_accepted_on_loopback(host: str, tmp_path: Path) -> None:
     assert "tixngo_ticket_status_logs" in result.stdout
 
 
+def test_whole_numbers_given_as_text_are_read_as_numbers() -> None:
+    config = config_with(lag_minutes="0", max_retries=" 3 ", tixngo__page_size="500")
+    tap = TapTicketLogs(config=config, validate_config=True)
+    assert tap.config["lag_minutes"] == 0
+    assert tap.config["max_retries"] == 3
+    assert tap.config["tixngo"]["page_size"] == 500
+    socialboards = {"base_url": "https://sb.example", "access_token": "t0ken-1234"}
+    tap = TapTicketLogs(
+        config={**config, "socialboards": {**socialboards, "ticket_ids": ["7", 8]}},
+        validate_config=True,
+    )
+    assert tap.config["socialboards"]["ticket_ids"] == [7, 8]
+
+
 def test_only_configured_sources_are_discovered(tmp_path: Path) -> None:
     result = run_cli("--discover", config=config_with(), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -150,12 +178,27 @@ def test_section_settings_from_the_environment(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["streams"][0]["tap_stream_id"] == "tixngo_ticket_status_logs"
 
 
-def test_section_env_settings_are_typed_by_the_schema() -> None:
+def test_env_settings_are_typed_by_the_schema() -> None:
     env = {
+        "TAP_TICKETLOGS_LAG_MINUTES": "5",
+        "TAP_TICKETLOGS_FLATTENING_ENABLED": "true",
+        "TAP_TICKETLOGS_FLATTENING_MAX_DEPTH": "1",
         "TAP_TICKETLOGS_AKANA_APP_VERSION_IDS": "v1,v2",
         "TAP_TICKETLOGS_AKANA_WINDOW_HOURS": "6",
     }
-    found = section_env_settings(
-        TapTicketLogs.config_jsonschema, ("tixngo", "akana"), "TAP_TICKETLOGS_", env
+    found = env_settings(
+        TapTicketLogs.full_settings_schema(), ("tixngo", "akana"), "TAP_TICKETLOGS_", env
     )
-    assert found == {"akana": {"app_version_ids": ["v1", "v2"], "window_hours": 6.0}}
+    # Whole numbers stay text here, as Meltano passes them; the tap reads them (below).
+    assert found == {
+        "lag_minutes": "5",
+        "flattening_enabled": True,
+        "flattening_max_depth": "1",
+        "akana": {"app_version_ids": ["v1", "v2"], "window_hours": "6"},
+    }
+    akana = {"base_url": "https://akana.example", "fed_member_id": "acme", "auth_token": "t0ken"}
+    found["akana"].update(akana)
+    tap = TapTicketLogs(config={**config_with(), **found}, validate_config=True)
+    assert tap.config["lag_minutes"] == 5
+    assert tap.config["akana"]["window_hours"] == 6
+    assert tap.config["flattening_max_depth"] == 1

@@ -52,7 +52,7 @@ SECTION = th.ObjectType(
     page_size_setting("Socialboards", "take", PAGE_SIZE_MAX),
     th.Property(
         "activity_margin_hours",
-        th.NumberType(minimum=0, maximum=24 * 366),
+        th.IntegerType(minimum=0, maximum=24 * 366),
         default=ACTIVITY_MARGIN_HOURS_DEFAULT,
         title="Socialboards activity margin hours",
         description="Incremental runs read the logs of tickets whose last thread activity "
