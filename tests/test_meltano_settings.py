@@ -1,0 +1,230 @@
+"""Settings as users give them to Meltano: environment variables, a `.env` file and
+`meltano config set`, with no Meltano environment block; and wrong values through Meltano.
+
+Reuses test_meltano_e2e's project (this repository's meltano.yml) and its one install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tap_ticketlogs.sandbox.huawei import HuaweiAPI
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
+from tests.helpers import vendor_api
+from tests.test_meltano_e2e import (
+    MELTANO,
+    ROOT,
+    STREAMS,
+    MeltanoProject,
+    installed,  # noqa: F401 - the shared module fixture: plugins installed once
+    row_counts,
+)
+
+pytestmark = [pytest.mark.meltano]
+
+PREFIX = "TAP_TICKETLOGS_"
+
+
+def env_var(setting: str) -> str:
+    """Meltano's variable for a (dotted) setting: ``tixngo.api_key`` -> ``..._TIXNGO_API_KEY``."""
+    return PREFIX + setting.replace(".", "_").upper()
+
+
+def as_env_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def every_setting(sandbox: Sandbox) -> dict[str, Any]:
+    """The sandbox's config with every non-string setting given a value (the values keep
+    the extraction whole: no filter drops a record, every ticket and case is named)."""
+    config = sandbox.tap_config()
+    tickets = sorted(vendor_api(sandbox, "socialboards", SocialboardsAPI).tickets)
+    cases = [case.case_id for case in vendor_api(sandbox, "huawei", HuaweiAPI).cases]
+    settings: dict[str, Any] = {
+        "start_date": config["start_date"],  # date_iso8601
+        "end_date": config["end_date"],
+        "lag_minutes": 0,  # whole numbers (kind string)
+        "max_concurrency": 4,
+        "request_timeout": 30,
+        "max_retries": 3,
+        "flattening_enabled": False,  # boolean
+        "flattening_max_depth": 1,  # the SDK's integer kind
+        "stream_maps": {},  # object
+        "stream_map_config": {},
+    }
+    extra = {
+        "tixngo": {
+            "auth_scheme": "bearer",  # options
+            "window_hours": 48,
+            "page_size": 500,
+            "action_names": [],  # arrays
+            "from_statuses": [],
+            "to_statuses": [],
+        },
+        "akana": {"environment": "Production", "window_hours": 12, "page_size": 100},
+        "socialboards": {
+            "ticket_ids": tickets,
+            "action_types": [],
+            "page_size": 20,
+            "activity_margin_hours": 24,
+        },
+        "huawei": {"case_ids": cases, "language": "en-us", "page_size": 50},
+    }
+    for section in ("tixngo", "akana", "socialboards", "huawei"):
+        for name, value in {**config[section], **extra[section]}.items():
+            settings[f"{section}.{name}"] = value
+    return settings
+
+
+@pytest.fixture
+def env_only(
+    installed: None,  # noqa: F811 - the imported fixture
+    postgres_dsn: str,
+    tmp_path: Path,
+) -> Iterator[tuple[MeltanoProject, psycopg.Connection[Any]]]:
+    """The e2e project without its `sandbox` environment: settings come from elsewhere."""
+    schema = f"settings_{os.urandom(5).hex()}"
+    with (
+        Sandbox(seed=23, records=120) as sandbox,
+        psycopg.connect(postgres_dsn, autocommit=True) as connection,
+    ):
+        project = MeltanoProject(sandbox, tmp_path, schema)
+        project.env.pop("MELTANO_ENVIRONMENT")
+        project.env = {k: v for k, v in project.env.items() if not k.startswith(PREFIX)}
+        try:
+            yield project, connection
+        finally:
+            connection.execute(f'drop schema if exists "{schema}" cascade')
+
+
+@pytest.mark.postgres
+def test_every_setting_from_the_environment_loads_every_row(
+    env_only: tuple[MeltanoProject, psycopg.Connection[Any]],
+) -> None:
+    meltano, db = env_only
+    settings = every_setting(meltano.sandbox)
+    env = {env_var(name): as_env_value(value) for name, value in settings.items()}
+
+    # What Meltano hands the tap: whole numbers as the text given, the rest typed.
+    dumped = json.loads(meltano.meltano("invoke", "--dump=config", "tap-ticketlogs", **env).stdout)
+    assert dumped["lag_minutes"] == "0"
+    assert dumped["tixngo"]["window_hours"] == "48"
+    assert dumped["socialboards"]["ticket_ids"] == settings["socialboards.ticket_ids"]
+    assert dumped["flattening_enabled"] is False
+    assert dumped["flattening_max_depth"] == 1
+    assert dumped["stream_maps"] == {}
+
+    meltano.meltano("run", "tap-ticketlogs", "target-postgres", **env)
+    truth = meltano.sandbox.stats()["records"]
+    assert row_counts(db, meltano.schema) == {stream: truth[stream] for stream in STREAMS}
+    # The settings were used, not their defaults: 48-hour TIXNGO windows over 30 days for
+    # 3 apps (each under one 500-record page) are 45 requests; 24-hour ones would be 90.
+    requests = meltano.sandbox.stats()["requests"]
+    assert sum(requests["GET /organizer/report/ticket-status-logs"].values()) == 45
+
+
+def copied_project(tmp_path: Path) -> Path:
+    """meltano.yml in a directory of its own, sharing this repository's installed plugins,
+    so `meltano config set` can write to it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
+    (project / ".meltano").symlink_to(ROOT / ".meltano")
+    return project
+
+
+def run_meltano(
+    project: Path, env: Mapping[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MELTANO, *args],
+        cwd=project,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_settings_from_dotenv_and_config_set_reach_the_tap_typed(
+    installed: None,  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+) -> None:
+    with Sandbox(seed=24, records=60) as sandbox:
+        project = copied_project(tmp_path)
+        base_env = {
+            key: value
+            for key, value in MeltanoProject(sandbox, tmp_path, "unused").env.items()
+            if key != "MELTANO_ENVIRONMENT" and not key.startswith(PREFIX)
+        }
+        settings = every_setting(sandbox)
+        # One of each kind by `meltano config set` (each call is a Meltano start), the
+        # rest in .env.
+        config_set = ("tixngo.page_size", "tixngo.mobile_app_ids", "tixngo.auth_scheme")
+        by_config_set = {name: settings[name] for name in (*config_set, "huawei.case_ids")}
+        in_dotenv = {k: v for k, v in settings.items() if k not in by_config_set}
+        lines = [f"{env_var(name)}='{as_env_value(value)}'" for name, value in in_dotenv.items()]
+        (project / ".env").write_text("\n".join(lines) + "\n")
+        for name, value in by_config_set.items():
+            result = run_meltano(
+                project, base_env, "config", "set", "tap-ticketlogs", name, as_env_value(value)
+            )
+            assert result.returncode == 0, result.stderr[-2000:]
+
+        result = run_meltano(project, base_env, "invoke", "--dump=config", "tap-ticketlogs")
+        assert result.returncode == 0, result.stderr[-2000:]
+        dumped = json.loads(result.stdout)
+        assert dumped["lag_minutes"] == "0"  # from .env
+        assert dumped["akana"]["page_size"] == "100"
+        assert dumped["tixngo"]["page_size"] == "500"  # from `meltano config set`
+        assert dumped["tixngo"]["mobile_app_ids"] == settings["tixngo.mobile_app_ids"]
+        assert dumped["huawei"]["case_ids"] == settings["huawei.case_ids"]
+
+        result = run_meltano(project, base_env, "run", "tap-ticketlogs", "target-jsonl")
+        assert result.returncode == 0, result.stderr[-3000:]
+        truth = sandbox.stats()["records"]
+    loaded = {
+        path.stem: len(path.read_text().splitlines())
+        for path in (project / "output" / "jsonl").glob("*.jsonl")
+    }
+    assert loaded == {stream: truth[stream] for stream in STREAMS}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("LAG_MINUTES", "abc", "setting 'lag_minutes' must be a whole number, not 'abc'"),
+        ("TIXNGO_PAGE_SIZE", "20000", "setting 'tixngo.page_size' is invalid: 20000 is greater"),
+    ],
+)
+def test_a_wrong_value_through_meltano_is_the_taps_one_line(
+    installed: None,  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    expected: str,
+) -> None:
+    with Sandbox(seed=25, records=20) as sandbox:
+        env = {
+            key: val
+            for key, val in MeltanoProject(sandbox, tmp_path, "unused").env.items()
+            if key != "MELTANO_ENVIRONMENT" and not key.startswith(PREFIX)
+        }
+        settings = every_setting(sandbox)
+        env.update({env_var(name): as_env_value(val) for name, val in settings.items()})
+        env[PREFIX + variable] = value
+        result = run_meltano(ROOT, env, "run", "tap-ticketlogs", "target-jsonl")
+    assert result.returncode != 0
+    assert f"tap-ticketlogs: error: {expected}" in result.stderr
+    assert "Traceback" not in result.stderr
