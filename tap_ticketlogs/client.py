@@ -25,6 +25,12 @@ from typing_extensions import override
 from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.prefetch import Prefetcher
+from tap_ticketlogs.reachability import (
+    HostReachability,
+    host_of,
+    host_reachability,
+    is_unanswered_connection,
+)
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
@@ -148,6 +154,9 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
     retry_max_seconds: ClassVar[float] = 60.0
     #: A server's ``Retry-After`` is honoured up to this long (beyond: a misconfigured hint).
     retry_after_max_seconds: ClassVar[float] = 900.0
+    #: A host that has not answered once since the run started (connection refused, name
+    #: not resolved) is given up on this long after its first failure (see reachability).
+    never_answered_give_up_seconds: ClassVar[float] = 15.0
 
     # Records are parsed JSON plus values the streams normalise themselves (UTC strings,
     # integers): already JSON types, so the SDK's per-field conformance pass is skipped.
@@ -260,9 +269,21 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
     ) -> Callable[..., requests.Response]:
         """Retry as the SDK does, then turn any final failure into one clear line."""
 
-        def attempt(*args: Any) -> requests.Response:  # noqa: ANN401
+        def attempt(prepared_request: requests.PreparedRequest, *args: Any) -> requests.Response:  # noqa: ANN401
             self.run_stats.add(requests=1)
-            return func(*args)
+            try:
+                response = func(prepared_request, *args)
+            except (RetriableAPIError, FatalAPIError) as exc:
+                if getattr(exc, "response", None) is not None:
+                    self.reachability.answered(host_of(prepared_request))
+                raise
+            self.reachability.answered(host_of(prepared_request))
+            return response
+
+        def gives_up(exc: Exception) -> bool:
+            return is_unanswered_connection(exc) and self.reachability.gives_up(
+                host_of(getattr(exc, "request", None))
+            )
 
         # The SDK's decorator, less its logger: backoff_handler already logs one redacted
         # line per retry, and the final failure is the one-line error below.
@@ -277,6 +298,7 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
                 requests.exceptions.ContentDecodingError,
             ),
             max_tries=self.backoff_max_tries,
+            giveup=gives_up,
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
             logger=None,
@@ -294,15 +316,23 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
                 detail = f"{exc} (gave up after {self.backoff_max_tries()} attempts)"
                 raise self.source_error(prepared_request, context, status, detail) from None
             except requests.RequestException as exc:
-                detail = (
-                    f"{transport_problem(exc, prepared_request)} "
-                    f"(gave up after {self.backoff_max_tries()} attempts)"
+                host = host_of(getattr(exc, "request", None) or prepared_request)
+                given_up = (
+                    "no answer from this host since the run started"
+                    if self.reachability.never_answered(host)
+                    else f"gave up after {self.backoff_max_tries()} attempts"
                 )
+                detail = f"{transport_problem(exc, prepared_request)} ({given_up})"
                 raise self.source_error(prepared_request, context, None, detail) from None
             self.run_stats.add(pages=1)
             return response
 
         return send
+
+    @property
+    def reachability(self) -> HostReachability:
+        """Which hosts answered during this run (shared by every stream of the tap)."""
+        return host_reachability(self._tap, self.never_answered_give_up_seconds)
 
     @override
     def get_record_counter(

@@ -23,6 +23,7 @@ from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, mer
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
+from tap_ticketlogs.reachability import host_reachability
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
 from tap_ticketlogs.sharding import shard_of
@@ -219,6 +220,9 @@ class TapTicketLogs(ConfigCheckedTap):
 
     def check_sources(self) -> dict[str, str | None]:
         """Check each configured source with its first top-level stream: None means ok."""
+        # A check answers in seconds: a host that refuses the first connection is reported
+        # at once (one that answers with a 5xx or 429 is still retried).
+        host_reachability(self, give_up_after=0.0)
         results: dict[str, str | None] = {}
         for stream in self.streams.values():
             if stream.parent_stream_type is not None or not isinstance(stream, TicketLogsStream):
