@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from tap_ticketlogs.errors import TicketLogsError
@@ -14,5 +15,8 @@ def main() -> None:
     try:
         TapTicketLogs.cli()
     except TicketLogsError as exc:
+        # The one line is the last one on stderr: worker threads still finishing their
+        # requests (a retry warning, a METRIC) log nothing after it.
+        logging.disable(logging.CRITICAL)
         print(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}", file=sys.stderr)  # noqa: T201
         sys.exit(1)

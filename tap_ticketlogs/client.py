@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
 import random
+import sys
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -23,7 +25,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_ticketlogs.credentials import CredentialAuthenticator
-from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.reachability import (
     HostReachability,
@@ -328,6 +330,18 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
             return response
 
         return send
+
+    @override
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        # The SDK logs "An unhandled error occurred while syncing ..." at ERROR before any
+        # error escapes a stream; for the tap's own errors the command's one line says it
+        # all (source, stream, partition, status), so this one only shows at DEBUG.
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], TicketLogsError):
+            level = logging.DEBUG
+        # Its notice at the end of every empty window or page list, likewise.
+        if level == logging.INFO and message.startswith("Pagination stopped after"):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
 
     @property
     def reachability(self) -> HostReachability:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 import click
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream, Tap, about
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
@@ -150,6 +151,15 @@ def config_dict(config: ConfigInput) -> dict[str, Any]:
     return merged
 
 
+def _about_setting(prefix: str, name: str, prop: dict[str, Any]) -> list[str]:
+    env_var = prefix + name.upper().replace(".", "_").replace("-", "_")
+    return [
+        f"  - Name: {name}",
+        f"    Type: {prop.get('type')}",
+        f"    Environment Variable: {env_var}",
+    ]
+
+
 class TapTicketLogs(ConfigCheckedTap):
     """Ticket and transaction logs from TIXNGO, Akana, Socialboards and Huawei Cloud."""
 
@@ -177,6 +187,11 @@ class TapTicketLogs(ConfigCheckedTap):
             config = merged_config(config, env)
         read_whole_numbers(config, schema)
         super().__init__(*args, config=config, parse_env_config=False, **kwargs)
+        # The SDK logs a METRIC line per request, window and partition at INFO (two thirds
+        # of a run's log); they are kept for TAP_TICKETLOGS_LOGLEVEL=DEBUG. The per-stream
+        # summary lines say the same in a few lines.
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            self.metrics_logger.setLevel(logging.WARNING)
 
     @classmethod
     def full_settings_schema(cls) -> dict[str, Any]:
@@ -202,6 +217,25 @@ class TapTicketLogs(ConfigCheckedTap):
         # it. The tap works on its own copy, without the bookmarks of partitions another
         # shard owns.
         super().load_state(copy.deepcopy(shard_of(self.config).owned_state(state)))
+
+    @classmethod
+    @override
+    def print_about(cls, output_format: str | None = None) -> None:
+        """``--about``: as the SDK prints it, with each vendor section's settings listed too
+        (the text format names only the top level; markdown and JSON already nest)."""
+        if output_format not in (None, "text"):
+            super().print_about(output_format)
+            return
+        info = cls._get_about_info()
+        text = about.AboutFormatter.get_formatter("text").format_about(info)
+        head, _, _ = text.partition("\nSettings:\n")
+        lines = [head, "Settings:"]
+        for name, prop in info.settings.get("properties", {}).items():
+            lines.extend(_about_setting(info.env_var_prefix, name, prop))
+            if name in SOURCE_SECTIONS:
+                for setting, nested in prop.get("properties", {}).items():
+                    lines.extend(_about_setting(info.env_var_prefix, f"{name}.{setting}", nested))
+        click.echo("\n".join(lines))
 
     @classmethod
     @override
