@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +50,43 @@ def test_every_plugin_installs_from_pypi_without_the_hub() -> None:
             assert plugin.get("namespace"), plugin["name"]
             assert plugin.get("pip_url"), plugin["name"]
             assert "variant" not in plugin, plugin["name"]
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_package_is_declared() -> None:
+    # The installed metadata is pyproject.toml's [project] dependencies (scripts/test.sh
+    # installs the project before the tests run); extras such as [test] do not count.
+    declared = {
+        _normalized(re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0])
+        for requirement in importlib.metadata.requires("tap-ticketlogs") or []
+        if "extra ==" not in requirement
+    }
+    imported: set[str] = set()
+    for path in (ROOT / "tap_ticketlogs").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"tap_ticketlogs", "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = {
+        module: distributions.get(module)
+        for module in third_party
+        if not {_normalized(d) for d in distributions.get(module, [])} & declared
+    }
+    assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
+
+
+def test_ci_runs_every_python_version_the_readme_promises() -> None:
+    promise = re.search(r"Python (3\.\d+)\u2013(3\.\d+)", (ROOT / "README.md").read_text())
+    assert promise is not None
+    first, last = (int(version.split(".")[1]) for version in promise.groups())
+    promised = [f"3.{minor}" for minor in range(first, last + 1)]
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"] == promised
+    requires = importlib.metadata.metadata("tap-ticketlogs")["Requires-Python"]
+    assert requires.replace(" ", "") in (f">=3.{first},<3.{last + 1}", f"<3.{last + 1},>=3.{first}")
