@@ -121,8 +121,12 @@ class Sandbox:
         if request.path == "/_sandbox/stats" and request.method == "GET":
             return Response.json(200, self.stats())
         if request.path == "/_sandbox/append" and request.method == "POST":
+            # The sandbox's clock is its data's: new records are dated its next day, not
+            # today, so a run sees them when its end_date reaches the new "until".
+            before = self.tap_config()["end_date"]
             self.append(int(request.param("count") or 100))
-            return Response.json(200, self.stats())
+            appended = {"dated_from": before, "dated_until": self.tap_config()["end_date"]}
+            return Response.json(200, {**self.stats(), "appended": appended})
         for route in self.routes:
             params = route.match(request)
             if params is None:
