@@ -14,20 +14,21 @@ import yaml
 from tap_ticketlogs.tap import TapTicketLogs
 
 # Meltano casts a value from the environment, `.env` or `meltano config set` by its kind
-# before the tap starts: `decimal` becomes a Decimal that Meltano then cannot write to the
-# tap's JSON config, and `integer` fails inside Meltano with a traceback on a value such as
-# `abc`, naming no setting. The tap's own whole-number settings are therefore `string`: the
-# value reaches the tap unchanged and the tap reads it (digits only) or rejects it in one
-# line that names the setting. Every other kind round-trips as it is.
+# before the tap starts, and a value it cannot cast ends inside Meltano with a traceback:
+# `decimal` becomes a Decimal that Meltano cannot write to the tap's JSON config, `integer`
+# fails on `abc` naming no setting, `array` on `a,b`, `options` on a value not listed. The
+# tap's own whole-number, list and choice settings are therefore `string`: the value reaches
+# the tap as given, and the tap reads it (config_validation.read_text_settings) or rejects it
+# in one line that names the setting. `boolean` and `date_iso8601` pass through unharmed.
 _KINDS = {
     "string": "string",
     "integer": "string",
     "boolean": "boolean",
-    "array": "array",
+    "array": "string",
     "object": "object",
 }
 # The SDK's built-in settings (stream maps, flattening, batch) keep the SDK's own kinds.
-_BUILTIN_KINDS = {**_KINDS, "integer": "integer"}
+_BUILTIN_KINDS = {**_KINDS, "integer": "integer", "array": "array"}
 
 
 def _kind(prop: dict[str, Any], kinds: dict[str, str]) -> str:
@@ -35,8 +36,6 @@ def _kind(prop: dict[str, Any], kinds: dict[str, str]) -> str:
     types = [types] if isinstance(types, str) else [t for t in types if t != "null"]
     if prop.get("format") == "date-time":
         return "date_iso8601"
-    if prop.get("enum"):
-        return "options"
     return kinds[types[0]]
 
 
@@ -55,8 +54,6 @@ def meltano_settings(
             "label": prop.get("title", name),
             "description": prop.get("description", ""),
         }
-        if setting["kind"] == "options":
-            setting["options"] = [{"label": value, "value": value} for value in prop["enum"]]
         # Defaults stay with the tap: a Meltano default inside a section would make that
         # section look configured (and its source discovered) for users who never set it.
         if "default" in prop and not prefix:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, cast
@@ -21,12 +22,13 @@ _URL_SETTINGS = ("base_url", "iam_url")
 _WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
-def read_whole_numbers(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Turn digits given as text into numbers, in place, wherever the schema wants an integer.
+def read_text_settings(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Read settings given as text, in place, where the schema wants a number or a list.
 
-    Meltano passes whole-number settings as text (their kind is ``string``, see
-    scripts/meltano_settings.py), and so does the environment. Text that is not a whole
-    number is left as it is, for :func:`validate_config` to reject by name.
+    Meltano passes whole-number and list settings as the text given (their kind is
+    ``string``, see scripts/meltano_settings.py), and so does the environment: digits become
+    integers, a list is a JSON array or comma-separated. Text that reads as neither is left
+    as it is, for :func:`validate_config` to reject by name.
     """
     for name, prop in schema.get("properties", {}).items():
         if name not in config:
@@ -34,11 +36,24 @@ def read_whole_numbers(config: MutableMapping[str, Any], schema: Mapping[str, An
         value = config[name]
         if _wants(prop, "integer"):
             config[name] = _whole_number(value)
-        elif _wants(prop, "array") and _wants(prop.get("items", {}), "integer"):
-            if isinstance(value, list):
-                config[name] = [_whole_number(item) for item in value]
+        elif _wants(prop, "array"):
+            value = _list(value)
+            if isinstance(value, list) and _wants(prop.get("items", {}), "integer"):
+                value = [_whole_number(item) for item in value]
+            config[name] = value
         elif isinstance(value, MutableMapping) and "properties" in prop:
-            read_whole_numbers(value, prop)
+            read_text_settings(value, prop)
+
+
+def _list(value: Any) -> Any:  # noqa: ANN401 - any setting value
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _wants(prop: Mapping[str, Any], json_type: str) -> bool:
@@ -109,6 +124,8 @@ def _describe_schema_error(error: ValidationError) -> str:
         return f"setting '{path}' must be one of {allowed}, not {error.instance!r}"
     if error.validator == "type" and _wants({"type": error.validator_value}, "integer"):
         return f"setting '{path}' must be a whole number, not {error.instance!r}"
+    if error.validator == "type" and _wants({"type": error.validator_value}, "array"):
+        return f"setting '{path}' must be a JSON array or a comma-separated list"
     # Other messages quote the offending value: fine, secrets are strings without limits.
     return f"setting '{path}' is invalid: {error.message}"
 

@@ -2,10 +2,10 @@
 ``TAP_TICKETLOGS_TIXNGO_API_KEY``) and a ``.env`` file, for ``--config ENV``.
 
 Replaces the SDK's reader, which reads only top-level settings (the four vendor sections are
-nested objects) and ends in a traceback on ``TAP_TICKETLOGS_LAG_MINUTES=abc``. Here a
-whole-number setting stays text, as Meltano's ``string`` kind passes it too, so one reader
-(``config_validation.read_whole_numbers``) turns digits into numbers for every config source
-and validation rejects anything else in one line naming the setting.
+nested objects) and ends in a traceback on ``TAP_TICKETLOGS_LAG_MINUTES=abc``. Here whole
+numbers and lists stay text, as Meltano's ``string`` kind passes them too, so one reader
+(``config_validation.read_text_settings``) turns them into numbers and lists for every
+config source, and validation rejects anything else in one line naming the setting.
 """
 
 from __future__ import annotations
@@ -70,23 +70,13 @@ def _typed(text: str, prop: Mapping[str, Any], setting: str, variable: str) -> A
     types = {types} if isinstance(types, str) else set(types)
     if "boolean" in types:
         return text.strip().lower() in _TRUTHY
-    if "array" in types:
-        # JSON (["a", "b"]), or a plain comma-separated list.
-        if not text.lstrip().startswith("["):
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return _json(text, list, setting, variable)
     if "object" in types:
-        return _json(text, dict, setting, variable)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            msg = f"setting '{setting}' (environment variable {variable}) is not a JSON object"
+            raise ConfigError(msg)
+        return value
     return text
-
-
-def _json(text: str, kind: type, setting: str, variable: str) -> Any:  # noqa: ANN401 - JSON value
-    expected = "a JSON array" if kind is list else "a JSON object"
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, kind):
-        msg = f"setting '{setting}' (environment variable {variable}) is not {expected}"
-        raise ConfigError(msg)
-    return value

@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.akana import settings as akana_settings
 from tap_ticketlogs.client import TicketLogsStream
-from tap_ticketlogs.config_validation import SOURCE_SECTIONS, read_whole_numbers, validate_config
+from tap_ticketlogs.config_validation import SOURCE_SECTIONS, read_text_settings, validate_config
 from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, merged_config
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
@@ -185,7 +185,7 @@ class TapTicketLogs(ConfigCheckedTap):
                 schema, SOURCE_SECTIONS, env_var_prefix(self.name), environment_with_dotenv()
             )
             config = merged_config(config, env)
-        read_whole_numbers(config, schema)
+        read_text_settings(config, schema)
         super().__init__(*args, config=config, parse_env_config=False, **kwargs)
         # The SDK logs a METRIC line per request, window and partition at INFO (two thirds
         # of a run's log); they are kept for TAP_TICKETLOGS_LOGLEVEL=DEBUG. The per-stream

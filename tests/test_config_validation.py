@@ -59,6 +59,7 @@ def config_with(**overrides: Any) -> dict[str, Any]:
         (config_with(lag_minutes="abc"), "setting 'lag_minutes' must be a whole number, not 'abc'"),
         (config_with(tixngo__window_hours="1.5"), "setting 'tixngo.window_hours' must be a whole"),
         (config_with(tixngo__page_size="10001"), "setting 'tixngo.page_size' is invalid"),
+        (config_with(tixngo__mobile_app_ids='["a",'), "'tixngo.mobile_app_ids' must be a JSON"),
         # Typos name the closest known setting instead of being ignored.
         (
             config_with(max_concurency=4),
@@ -136,15 +137,23 @@ def test_plain_http_is_accepted_on_loopback(host: str, tmp_path: Path) -> None:
     assert "tixngo_ticket_status_logs" in result.stdout
 
 
-def test_whole_numbers_given_as_text_are_read_as_numbers() -> None:
-    config = config_with(lag_minutes="0", max_retries=" 3 ", tixngo__page_size="500")
+def test_whole_numbers_and_lists_given_as_text_are_read() -> None:
+    config = config_with(
+        lag_minutes="0",
+        max_retries=" 3 ",
+        tixngo__page_size="500",
+        tixngo__mobile_app_ids="app-1, app-2",
+        tixngo__action_names='["Download"]',
+    )
     tap = TapTicketLogs(config=config, validate_config=True)
+    assert tap.config["tixngo"]["mobile_app_ids"] == ["app-1", "app-2"]
+    assert tap.config["tixngo"]["action_names"] == ["Download"]
     assert tap.config["lag_minutes"] == 0
     assert tap.config["max_retries"] == 3
     assert tap.config["tixngo"]["page_size"] == 500
     socialboards = {"base_url": "https://sb.example", "access_token": "t0ken-1234"}
     tap = TapTicketLogs(
-        config={**config, "socialboards": {**socialboards, "ticket_ids": ["7", 8]}},
+        config={**config, "socialboards": {**socialboards, "ticket_ids": "7,8"}},
         validate_config=True,
     )
     assert tap.config["socialboards"]["ticket_ids"] == [7, 8]
@@ -189,16 +198,17 @@ def test_env_settings_are_typed_by_the_schema() -> None:
     found = env_settings(
         TapTicketLogs.full_settings_schema(), ("tixngo", "akana"), "TAP_TICKETLOGS_", env
     )
-    # Whole numbers stay text here, as Meltano passes them; the tap reads them (below).
+    # Whole numbers and lists stay text here, as Meltano passes them; the tap reads them.
     assert found == {
         "lag_minutes": "5",
         "flattening_enabled": True,
         "flattening_max_depth": "1",
-        "akana": {"app_version_ids": ["v1", "v2"], "window_hours": "6"},
+        "akana": {"app_version_ids": "v1,v2", "window_hours": "6"},
     }
     akana = {"base_url": "https://akana.example", "fed_member_id": "acme", "auth_token": "t0ken"}
     found["akana"].update(akana)
     tap = TapTicketLogs(config={**config_with(), **found}, validate_config=True)
     assert tap.config["lag_minutes"] == 5
     assert tap.config["akana"]["window_hours"] == 6
+    assert tap.config["akana"]["app_version_ids"] == ["v1", "v2"]
     assert tap.config["flattening_max_depth"] == 1

@@ -115,11 +115,13 @@ def test_every_setting_from_the_environment_loads_every_row(
     settings = every_setting(meltano.sandbox)
     env = {env_var(name): as_env_value(value) for name, value in settings.items()}
 
-    # What Meltano hands the tap: whole numbers as the text given, the rest typed.
+    # What Meltano hands the tap: whole numbers, lists and choices as the text given (kind
+    # string), booleans and objects typed; the tap reads the text.
     dumped = json.loads(meltano.meltano("invoke", "--dump=config", "tap-ticketlogs", **env).stdout)
     assert dumped["lag_minutes"] == "0"
     assert dumped["tixngo"]["window_hours"] == "48"
-    assert dumped["socialboards"]["ticket_ids"] == settings["socialboards.ticket_ids"]
+    assert dumped["socialboards"]["ticket_ids"] == json.dumps(settings["socialboards.ticket_ids"])
+    assert dumped["tixngo"]["auth_scheme"] == "bearer"
     assert dumped["flattening_enabled"] is False
     assert dumped["flattening_max_depth"] == 1
     assert dumped["stream_maps"] == {}
@@ -178,9 +180,9 @@ def test_every_setting_from_dotenv_reaches_the_tap_typed(
         dumped = json.loads(result.stdout)
         assert dumped["lag_minutes"] == "0"
         assert dumped["akana"]["page_size"] == "100"
-        assert dumped["tixngo"]["mobile_app_ids"] == settings["tixngo.mobile_app_ids"]
-        assert dumped["tixngo"]["action_names"] == []
-        assert dumped["huawei"]["case_ids"] == settings["huawei.case_ids"]
+        assert dumped["tixngo"]["mobile_app_ids"] == json.dumps(settings["tixngo.mobile_app_ids"])
+        assert dumped["tixngo"]["action_names"] == "[]"
+        assert dumped["huawei"]["case_ids"] == json.dumps(settings["huawei.case_ids"])
         assert dumped["flattening_enabled"] is False
         assert dumped["start_date"] == settings["start_date"]
 
@@ -196,6 +198,7 @@ def test_every_setting_from_dotenv_reaches_the_tap_typed(
     [
         ("LAG_MINUTES", "abc", "setting 'lag_minutes' must be a whole number, not 'abc'"),
         ("TIXNGO_PAGE_SIZE", "20000", "setting 'tixngo.page_size' is invalid: 20000 is greater"),
+        ("TIXNGO_AUTH_SCHEME", "digest", "setting 'tixngo.auth_scheme' must be one of 'bearer'"),
     ],
 )
 def test_a_wrong_value_through_meltano_is_the_taps_one_line(
