@@ -56,6 +56,19 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _module_distributions() -> dict[str, set[str]]:
+    """Top-level module -> distributions installing it, from each distribution's RECORD
+    (Python 3.10's packages_distributions reads only top_level.txt, which wheels omit)."""
+    found: dict[str, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or ():
+            top = file.parts[0]
+            if top.endswith((".dist-info", ".data", ".pth")) or top in ("..", "__pycache__"):
+                continue
+            found.setdefault(top.removesuffix(".py"), set()).add(dist.metadata["Name"])
+    return found
+
+
 def test_every_imported_package_is_declared() -> None:
     # The installed metadata is pyproject.toml's [project] dependencies (scripts/test.sh
     # installs the project before the tests run); extras such as [test] do not count.
@@ -72,11 +85,11 @@ def test_every_imported_package_is_declared() -> None:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"tap_ticketlogs", "__future__"}
-    distributions = importlib.metadata.packages_distributions()
+    distributions = _module_distributions()
     undeclared = {
         module: distributions.get(module)
         for module in third_party
-        if not {_normalized(d) for d in distributions.get(module, [])} & declared
+        if not {_normalized(d) for d in distributions.get(module, set())} & declared
     }
     assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
 
