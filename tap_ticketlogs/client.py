@@ -346,7 +346,7 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
     @property
     def reachability(self) -> HostReachability:
         """Which hosts answered during this run (shared by every stream of the tap)."""
-        return host_reachability(self._tap, self.never_answered_give_up_seconds)
+        return host_reachability(self.run_context, self.never_answered_give_up_seconds)
 
     @override
     def get_record_counter(

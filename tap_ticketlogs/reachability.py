@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tap_ticketlogs.run_context import run_context_of
+from tap_ticketlogs.run_context import RunContext
 
 
 class HostReachability:
@@ -58,8 +58,6 @@ def is_unanswered_connection(exc: BaseException) -> bool:
     return isinstance(exc, requests.exceptions.ConnectionError)
 
 
-def host_reachability(tap: object, give_up_after: float) -> HostReachability:
+def host_reachability(run: RunContext, give_up_after: float) -> HostReachability:
     """The run's one record of answers; ``give_up_after`` applies if this creates it."""
-    return run_context_of(tap).get_or_create(
-        "host_reachability", lambda: HostReachability(give_up_after)
-    )
+    return run.get_or_create("host_reachability", lambda: HostReachability(give_up_after))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
+import io
 import json
 import logging
 from collections.abc import Mapping
@@ -11,7 +13,7 @@ from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 import click
-from singer_sdk import Stream, Tap, about
+from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
@@ -26,6 +28,7 @@ from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.reachability import host_reachability
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
+from tap_ticketlogs.run_context import run_context_of
 from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.socialboards import settings as socialboards_settings
@@ -226,15 +229,17 @@ class TapTicketLogs(ConfigCheckedTap):
         if output_format not in (None, "text"):
             super().print_about(output_format)
             return
-        info = cls._get_about_info()
-        text = about.AboutFormatter.get_formatter("text").format_about(info)
-        head, _, _ = text.partition("\nSettings:\n")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            super().print_about(output_format)
+        head, _, _ = printed.getvalue().partition("\nSettings:\n")
+        prefix = env_var_prefix(cls.name)
         lines = [head, "Settings:"]
-        for name, prop in info.settings.get("properties", {}).items():
-            lines.extend(_about_setting(info.env_var_prefix, name, prop))
+        for name, prop in cls.full_settings_schema()["properties"].items():
+            lines.extend(_about_setting(prefix, name, prop))
             if name in SOURCE_SECTIONS:
                 for setting, nested in prop.get("properties", {}).items():
-                    lines.extend(_about_setting(info.env_var_prefix, f"{name}.{setting}", nested))
+                    lines.extend(_about_setting(prefix, f"{name}.{setting}", nested))
         click.echo("\n".join(lines))
 
     @classmethod
@@ -256,7 +261,7 @@ class TapTicketLogs(ConfigCheckedTap):
         """Check each configured source with its first top-level stream: None means ok."""
         # A check answers in seconds: a host that refuses the first connection is reported
         # at once (one that answers with a 5xx or 429 is still retried).
-        host_reachability(self, give_up_after=0.0)
+        host_reachability(run_context_of(self), give_up_after=0.0)
         results: dict[str, str | None] = {}
         for stream in self.streams.values():
             if stream.parent_stream_type is not None or not isinstance(stream, TicketLogsStream):

@@ -11,6 +11,7 @@ import pytest
 from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.reachability import HostReachability, host_reachability
+from tap_ticketlogs.run_context import run_context_of
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import run_cli
 
@@ -66,7 +67,7 @@ def test_a_host_that_answered_before_is_retried_through_every_attempt(
 ) -> None:
     address = refusing_address()
     tap = TapTicketLogs(config=tixngo_config(address, max_retries=5))
-    host_reachability(tap, 0.0).answered(address)  # as after a first page this run
+    host_reachability(run_context_of(tap), 0.0).answered(address)  # as after a first page this run
     with pytest.raises(SourceAPIError, match=r"gave up after 6 attempts"):
         tap.sync_all()
     retries = [r for r in caplog.records if RETRY_LINE in r.getMessage()]
