@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from tap_ticketlogs.huawei import pagination as huawei_pagination
 from tap_ticketlogs.huawei import streams as huawei_streams
 from tap_ticketlogs.huawei.streams import HuaweiStream
 from tap_ticketlogs.sandbox import huawei as sandbox_huawei
-from tap_ticketlogs.sandbox.huawei import PASSWORD, CaseLog, HuaweiAPI
+from tap_ticketlogs.sandbox.huawei import OPEN_STATUSES, PASSWORD, CaseLog, HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
@@ -138,28 +138,122 @@ def test_logs_alone_can_be_selected(sandbox: Sandbox) -> None:
     assert requests_served(sandbox, LOGIN_LABEL, "201") == 1
 
 
+def cases_read(sandbox: Sandbox, before: int) -> int:
+    """Log requests served since ``before`` (one per case at limit 100 but the big one)."""
+    return requests_served(sandbox, LOGS_LABEL) - before
+
+
 def test_second_run_emits_only_newer_logs(sandbox: Sandbox) -> None:
-    config = huawei_config(sandbox)
+    config = huawei_config(sandbox, closed_case_lookback_days=10)
     api = api_of(sandbox)
     first = run_tap(config)
     state = first.final_state
     bookmark = state["bookmarks"][LOGS]
-    newest = max(entry.when for entry in api.all_logs())
-    # One bookmark for the stream (not one per case), the newest operate_time emitted.
-    assert bookmark == {"replication_key": "operate_time", "replication_key_value": rfc3339(newest)}
+    # One bookmark for the stream (not one per case): the run's end, and the creation of
+    # the oldest case still open, from which the next run reads closed cases again.
+    oldest_open = min(case.created for case in api.cases if case.status in OPEN_STATUSES)
+    assert bookmark == {
+        "replication_key": "operate_time",
+        "replication_key_value": config["end_date"],
+        "open_since": rfc3339(oldest_open),
+    }
+    assert state["bookmarks"][CASES]["replication_key_value"] == config["end_date"]
 
+    served = sandbox.stats()["requests"]
     again = run_tap(config, state=state)
-    assert again.records(LOGS) == []
+    assert again.records(LOGS) == again.records(CASES) == []
+    assert sandbox.stats()["requests"] == served  # nothing was due: no request at all
 
     known = {entry.log_id for entry in api.all_logs()}
     api.append(90)
     config["end_date"] = rfc3339(api.until)
+    logs_before = requests_served(sandbox, LOGS_LABEL)
     newer = run_tap(config, state=state)
     appended = [entry for entry in api.all_logs() if entry.log_id not in known]
     assert len(appended) == 90
     assert_matches_truth(newer.records(LOGS), appended)
-    # Old cases got new logs: they are listed again, with the case opened since.
-    assert len(newer.records(CASES)) == len(api.cases) == len(first.records(CASES)) + 1
+    # Only the cases that can have changed are listed again: the open ones, and those
+    # created since the oldest case open at the last run, at most 10 days before the
+    # bookmark (the long first case is still open); each costs one log request.
+    bookmark_at = parse_datetime(bookmark["replication_key_value"])
+    since = max(oldest_open - dt.timedelta(minutes=5), bookmark_at - dt.timedelta(days=10))
+    selected = {c.case_id for c in api.cases if c.status in OPEN_STATUSES or c.created >= since}
+    assert {case["incident_id"] for case in newer.records(CASES)} == selected
+    assert len(selected) < len(api.cases)
+    big = max(len(entries) for entries in api.logs.values())
+    assert cases_read(sandbox, logs_before) == len(selected) + (big - 1) // 100
+    # Open cases were listed one status at a time, as the list endpoint filters.
+    assert {label for kind, label in api.seen if kind == "status"} == {"", "0", "1", "2", "17"}
+
+
+def two_runs_apart(
+    sandbox: Sandbox, change: Callable[[HuaweiAPI, dt.datetime], list[CaseLog]], **section: Any
+) -> tuple[list[CaseLog], list[dict[str, Any]]]:
+    """A first run; ``change`` alters the sandbox a day later; the second run's logs."""
+    api = api_of(sandbox)
+    config = huawei_config(sandbox, **section)
+    first = run_tap(config)
+    later = api.until + dt.timedelta(hours=1)
+    changed = change(api, later)
+    api.until = later + dt.timedelta(days=1)
+    config["end_date"] = rfc3339(api.until)
+    return changed, run_tap(config, state=first.final_state).records(LOGS)
+
+
+def test_a_reopened_case_is_read_again(sandbox: Sandbox) -> None:
+    def reopen_oldest_closed(api: HuaweiAPI, when: dt.datetime) -> list[CaseLog]:
+        closed = [case for case in api.cases if case.status not in OPEN_STATUSES]
+        return api.reopen(min(closed, key=lambda case: case.created), when, work=2)
+
+    # No lookback at all: only the status listings can find it, and they do.
+    changed, records = two_runs_apart(sandbox, reopen_oldest_closed, closed_case_lookback_days=0)
+    assert len(changed) == 3
+    assert_matches_truth(records, changed)
+
+
+def test_a_case_closed_since_the_last_run_is_read_again(sandbox: Sandbox) -> None:
+    def close_oldest_open(api: HuaweiAPI, when: dt.datetime) -> list[CaseLog]:
+        still_open = [case for case in api.cases if case.status in OPEN_STATUSES]
+        return [api.close(min(still_open, key=lambda case: case.created), when)]
+
+    # It is final now, but it was open at the last run: open_since reaches back to it.
+    changed, records = two_runs_apart(sandbox, close_oldest_open)
+    assert_matches_truth(records, changed)
+    assert records[0]["operate_type"] == 8  # its closing entry
+
+
+def test_lookback_bounds_how_far_back_closed_cases_are_read(sandbox: Sandbox) -> None:
+    def close_oldest_open(api: HuaweiAPI, when: dt.datetime) -> list[CaseLog]:
+        still_open = [case for case in api.cases if case.status in OPEN_STATUSES]
+        return [api.close(min(still_open, key=lambda case: case.created), when)]
+
+    # The documented limit: with no lookback, a case that closed between two runs is not
+    # listed (final now, created before the bookmark) and its closing entry is missed.
+    changed, records = two_runs_apart(sandbox, close_oldest_open, closed_case_lookback_days=0)
+    assert changed
+    assert records == []
+
+
+def test_list_filters_are_strict_as_documented(sandbox: Sandbox) -> None:
+    api = api_of(sandbox)
+    headers = {"X-Auth-Token": api.issue_token(), "X-Time-Zone": "GMT+0"}
+    url = f"{sandbox.base_url}/v2/servicerequest/cases"
+
+    def listed(**params: Any) -> requests.Response:
+        return requests.get(url, params={"limit": 100, **params}, headers=headers, timeout=10)
+
+    for status in (0, 3, 17):
+        body = listed(status=status).json()
+        truth = {case.case_id for case in api.cases if case.status == status}
+        assert {case["incident_id"] for case in body["incident_info_list"]} == truth
+        assert all(case["status"] == status for case in body["incident_info_list"])
+    assert listed(status=21).status_code == 400
+    assert listed(status="open").status_code == 400
+    unknown = listed(updated_since="2026-01-01 00:00:00")
+    assert unknown.status_code == 400
+    assert unknown.json()["error_msg"] == "unknown parameter: updated_since"
+    logs = f"{url}/{api.cases[0].case_id}/operate-logs"
+    assert requests.get(logs, params={"status": 1}, headers=headers, timeout=10).status_code == 400
 
 
 def test_logs_from_end_date_on_wait_for_the_next_run(sandbox: Sandbox) -> None:
@@ -171,7 +265,7 @@ def test_logs_from_end_date_on_wait_for_the_next_run(sandbox: Sandbox) -> None:
     assert_matches_truth(
         first.records(LOGS), [entry for entry in api.all_logs() if entry.when < middle]
     )
-    assert parse_datetime(first.final_state["bookmarks"][LOGS]["replication_key_value"]) < middle
+    assert first.final_state["bookmarks"][LOGS]["replication_key_value"] == rfc3339(middle)
     config["end_date"] = rfc3339(api.until)
     rest = run_tap(config, state=first.final_state)
     assert_matches_truth(

@@ -19,13 +19,15 @@ from tap_ticketlogs.huawei.auth import (
 )
 from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator, next_offset
+from tap_ticketlogs.huawei.selection import selection_start
 from tap_ticketlogs.huawei.settings import OFFSET_MAX
-from tap_ticketlogs.huawei.streams import HuaweiStream, huawei_error_text
+from tap_ticketlogs.huawei.streams import HuaweiCasesStream, HuaweiStream, huawei_error_text
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.sandbox import huawei as sandbox_huawei
 from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
+from tap_ticketlogs.timeutil import parse_datetime
 
 UTC = dt.timezone.utc
 
@@ -244,11 +246,11 @@ def test_requests_name_the_zone_the_language_and_the_time_bounds(tap: TapTicketL
     assert isinstance(cases, HuaweiStream)
     assert cases.http_headers["X-Time-Zone"] == "GMT+0"
     assert cases.http_headers["X-Language"] == "en-us"
+    # The listing being paged adds its filters (status, query_start_time).
     assert cases.get_url_params(None, 150) == {
         "offset": 150,
         "limit": 50,
         "group_id": "grp-ops",
-        "query_start_time": "2026-01-01 00:00:00",
         "query_end_time": "2026-02-01 00:00:00",
     }
     logs = tap.streams["huawei_case_operate_logs"]
@@ -259,6 +261,51 @@ def test_requests_name_the_zone_the_language_and_the_time_bounds(tap: TapTicketL
     }
     # A slash in an id cannot change the path (requests encodes the space when sending).
     assert logs.get_url({"case_id": "CS 1/2"}).endswith("/cases/CS 1%2F2/operate-logs")
+
+
+def test_selection_start_follows_the_state() -> None:
+    start = parse_datetime("2026-01-01T00:00:00Z")
+    bookmark = parse_datetime("2026-06-01T00:00:00Z")
+    month = dt.timedelta(days=30)
+    skew = dt.timedelta(minutes=5)
+
+    def since(bookmark: dt.datetime | None, open_since: dt.datetime | None) -> dt.datetime:
+        return selection_start(
+            start_date=start, bookmark=bookmark, open_since=open_since, lookback=month
+        )
+
+    assert since(None, None) == start  # a first run reads every case
+    assert (
+        since(bookmark, bookmark - dt.timedelta(days=3)) == bookmark - dt.timedelta(days=3) - skew
+    )
+    assert since(bookmark, start) == bookmark - month  # an old open case: the lookback caps
+    assert since(bookmark, None) == bookmark - month  # an older state says nothing
+    assert since(bookmark, bookmark + month) == bookmark - skew  # nothing was open
+
+
+def test_the_state_decides_which_cases_are_listed() -> None:
+    config = {
+        "start_date": "2026-01-01T00:00:00Z",
+        "end_date": "2026-06-02T00:00:00Z",
+        "huawei": {"base_url": "https://osm.example.com", "auth_token": "t-789"},
+    }
+    marks = {"replication_key_value": "2026-06-01T00:00:00Z", "open_since": "2026-05-20T08:00:00Z"}
+    state = {
+        "bookmarks": {
+            "huawei_cases": {"replication_key": "create_time", **marks},
+            "huawei_case_operate_logs": {"replication_key": "operate_time", **marks},
+        }
+    }
+    tap = TapTicketLogs(config=config, state=state, parse_env_config=False)
+    cases = tap.streams["huawei_cases"]
+    assert isinstance(cases, HuaweiCasesStream)
+    assert cases.selection_start() == parse_datetime("2026-05-20T07:55:00Z")
+    # A stream without a bookmark (selected for the first time) reads every case again.
+    del state["bookmarks"]["huawei_case_operate_logs"]
+    fresh = TapTicketLogs(config=config, state=state, parse_env_config=False)
+    first_time = fresh.streams["huawei_cases"]
+    assert isinstance(first_time, HuaweiCasesStream)
+    assert first_time.selection_start() == parse_datetime("2026-01-01T00:00:00Z")
 
 
 def test_error_bodies_behind_a_200_are_rejected(tap: TapTicketLogs) -> None:

@@ -9,6 +9,7 @@ from tap_ticketlogs.settings_common import base_url_setting, page_size_setting
 PAGE_SIZE_MAX = 100
 OFFSET_MAX = 65_535
 LANGUAGES = ("en-us", "zh-cn")
+CLOSED_CASE_LOOKBACK_DAYS_DEFAULT = 30
 
 SECTION = th.ObjectType(
     base_url_setting("Huawei", "the service ticket API"),
@@ -65,4 +66,13 @@ SECTION = th.ObjectType(
         description="X-Language header (en-us or zh-cn).",
     ),
     page_size_setting("Huawei", "limit", PAGE_SIZE_MAX),
+    th.Property(
+        "closed_case_lookback_days",
+        th.IntegerType(minimum=0, maximum=3660),
+        default=CLOSED_CASE_LOOKBACK_DAYS_DEFAULT,
+        title="Huawei closed case lookback days",
+        description="Incremental runs read the logs of open cases and of cases created "
+        "since the oldest case open at the last run, but at most this many days before "
+        "the bookmark; older closed cases are not re-read.",
+    ),
 )

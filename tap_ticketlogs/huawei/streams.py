@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -24,9 +24,19 @@ from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.huawei.auth import HuaweiTokenAuthenticator, huawei_authenticator
 from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator
-from tap_ticketlogs.huawei.settings import OFFSET_MAX, PAGE_SIZE_MAX
+from tap_ticketlogs.huawei.selection import (
+    OPEN_SINCE_KEY,
+    OPEN_STATUSES,
+    CaseTracker,
+    selection_start,
+)
+from tap_ticketlogs.huawei.settings import (
+    CLOSED_CASE_LOOKBACK_DAYS_DEFAULT,
+    OFFSET_MAX,
+    PAGE_SIZE_MAX,
+)
 from tap_ticketlogs.redaction import REDACTOR
-from tap_ticketlogs.timeutil import parse_datetime
+from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
 
 # The zone the tap asks for in X-Time-Zone, in the documented "GMT+8" form. The API's
 # default is GMT+8 and its local-time strings carry no offset: the tap names the zone it
@@ -107,6 +117,11 @@ class HuaweiStream(TicketLogsStream[int]):
     @property
     def zone(self) -> dt.tzinfo:
         return zone_of(self.time_zone)
+
+    @property
+    def tracker(self) -> CaseTracker:
+        """What this run learns about the cases it lists (shared by both streams)."""
+        return self.shared("case_tracker", CaseTracker)
 
     @property
     @override
@@ -206,26 +221,34 @@ def huawei_error_text(body: dict[str, Any]) -> str:
 
 
 class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
-    """Service tickets (cases): the configured ``case_ids``, else the list endpoint.
+    """Service tickets (cases): the configured ``case_ids``, else the cases that can have
+    changed since the last run (see :mod:`tap_ticketlogs.huawei.selection`).
 
-    Full table: the list offers only ``create_time``, and a case changes (status,
-    resolution) after it is created, so every run re-reads the cases created since
-    ``start_date`` and a loader upserts them by ``incident_id``. Its children need the
-    whole list anyway: the operation log endpoint has no time filter.
+    Incremental: the list offers no update time, but a case changes (status, resolution)
+    only while it is open or when it closes, and those are the cases a run selects; they
+    are emitted again and a loader upserts them by ``incident_id``. The bookmark is the
+    run's upper bound, written once every selected case (and its log) was emitted.
     """
 
     name = "huawei_cases"
     path = "/v2/servicerequest/cases"
     primary_keys: ClassVar[list[str]] = ["incident_id"]
-    replication_key = None
+    replication_key = "create_time"
+    # Open cases come first, whatever their creation time; the bookmark is the run's end.
+    is_sorted = False
+    owns_bookmark = True
     schema = CASES_SCHEMA
     list_key = "incident_info_list"
+
+    # The listing being paged: its filters (status, creation range); main thread only.
+    _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
 
     @override
     def check_connection(self) -> None:
         configured = self.source_config.get("case_ids")
         if not configured:
-            super().check_connection()
+            # One page of one listing: the cheapest authenticated request.
+            next(iter(self._listing_pages({"status": OPEN_STATUSES[0]})), None)
             return
         # No list request is made for configured cases: check the first case's log instead.
         for child in self.child_streams:
@@ -242,24 +265,121 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
             for case_id in dict.fromkeys(str(case_id) for case_id in configured):
                 yield {"incident_id": case_id}
             return
+        upper = self.extraction_end()
+        if all(stream.bookmark(None) >= upper for stream in self.selected_streams()):
+            return  # every selected stream is already at this run's bound
+        start = parse_datetime(self.config["start_date"])
+        since = self.selection_start()
+        listings: list[dict[str, Any]] = [
+            {"status": status, "query_start_time": self.query_time(start)}
+            for status in OPEN_STATUSES
+        ]
+        listings.append({"query_start_time": self.query_time(since)})
+        self.logger.info(
+            "Huawei Cloud huawei_cases: reading open cases and every case created since %s",
+            to_rfc3339(since),
+        )
         seen: set[str] = set()
-        for case in super().request_records(context):
-            # Offset pages of a list that grows while it is read can repeat a case at a
-            # page boundary; its logs must still be read once.
-            case_id = str(case.get("incident_id") or "")
-            if case_id and case_id not in seen:
-                seen.add(case_id)
-                yield case
+        for listing in listings:
+            for case in self._listing_pages(listing):
+                # A case can be in two listings (open and recent), and offset pages of a
+                # list that grows while it is read can repeat one at a page boundary: its
+                # logs must still be read once.
+                case_id = str(case.get("incident_id") or "")
+                if case_id and case_id not in seen:
+                    seen.add(case_id)
+                    self._track(case_id, case)
+                    yield case
+
+    def _listing_pages(self, listing: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        self._listing = listing
+        try:
+            yield from super().request_records(None)
+        finally:
+            self._listing = {}
+
+    def _track(self, case_id: str, case: dict[str, Any]) -> None:
+        try:
+            created = local_datetime(case.get("create_time"), self.zone)
+            status = as_integer(case.get("status"))
+        except ValueError:
+            created, status = None, None  # post_process reports the unreadable value
+        self.tracker.listed(
+            case_id,
+            parse_datetime(created) if created else None,
+            is_open=status is None or status in OPEN_STATUSES,
+        )
+
+    def selected_streams(self) -> list[HuaweiStream]:
+        """This stream and its children, those selected: each keeps its own bookmark."""
+        streams: list[HuaweiStream] = [self] if self.selected else []
+        streams.extend(
+            child
+            for child in self.child_streams
+            if isinstance(child, HuaweiStream) and child.selected
+        )
+        return streams
+
+    def selection_start(self) -> dt.datetime:
+        """Cases created from here on are read whatever their status (see selection.py).
+
+        The earliest over the selected streams, so a stream selected for the first time
+        (no bookmark) reads everything since ``start_date``.
+        """
+        start = parse_datetime(self.config["start_date"])
+        days = self.source_config.get("closed_case_lookback_days")
+        lookback = dt.timedelta(
+            days=int(CLOSED_CASE_LOOKBACK_DAYS_DEFAULT if days is None else days)
+        )
+        starts = []
+        for stream in self.selected_streams() or [self]:
+            state = stream.get_context_state(None)
+            bookmark = None
+            if state.get("replication_key") == stream.replication_key and state.get(
+                "replication_key_value"
+            ):
+                bookmark = parse_datetime(str(state["replication_key_value"]))
+            marked = state.get(OPEN_SINCE_KEY)
+            starts.append(
+                selection_start(
+                    start_date=start,
+                    bookmark=bookmark,
+                    open_since=parse_datetime(str(marked)) if marked else None,
+                    lookback=lookback,
+                )
+            )
+        return min(starts)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        yield from super().get_records(context)
+        # Every selected case was emitted and its log read (children sync per case).
+        self.complete_run()
+
+    def complete_run(self) -> None:
+        """Move every selected stream's bookmark to the run's end, with ``open_since``."""
+        upper = self.extraction_end()
+        configured = bool(self.source_config.get("case_ids"))
+        open_since = None if configured else self.tracker.open_since(default=upper)
+        for stream in self.selected_streams():
+            if stream.bookmark(None) >= upper:
+                continue  # nothing was due: the bookmark stays
+            state = stream.get_context_state(None)
+            if open_since is None:
+                state.pop(OPEN_SINCE_KEY, None)
+            else:
+                state[OPEN_SINCE_KEY] = to_rfc3339(open_since)
+            stream.write_bookmark(None, upper)
 
     @override
     def get_url_params(
         self, context: Context | None, next_page_token: int | None
     ) -> dict[str, Any]:
-        # Cases opened from start_date (not from the log bookmark: an old case gets new
-        # logs) up to this run's bound (a later case has no log before it).
+        # Cases up to this run's bound (a later case has no log before it), filtered as
+        # the listing being paged asks.
         return {
             **self.page_params(next_page_token),
-            "query_start_time": self.query_time(parse_datetime(self.config["start_date"])),
+            **self._listing,
             "query_end_time": self.query_time(self.extraction_end()),
         }
 
@@ -283,13 +403,13 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
 
 
 class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
-    """Operation logs of each case, fetched for several cases at once.
+    """Operation logs of each selected case, fetched for several cases at once.
 
-    The endpoint has no time filter: every case's list is read, and entries are kept when
-    their ``operate_time`` is after the bookmark (or from ``start_date``) and before this
-    run's bound (now minus ``lag_minutes``, or ``end_date``). One bookmark for the stream,
-    the newest ``operate_time`` emitted; the SDK promotes it only when the run completes,
-    so an interrupted run resumes from the previous one and loses nothing.
+    The endpoint has no time filter: every selected case's list is read, and entries are
+    kept when their ``operate_time`` is from the bookmark (or ``start_date``) on and before
+    this run's bound (now minus ``lag_minutes``, or ``end_date``). One bookmark for the
+    stream: the run's bound, written by the parent once every selected case's log was
+    emitted, so an interrupted run resumes from the previous one and loses nothing.
     """
 
     name = "huawei_case_operate_logs"
@@ -299,13 +419,16 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
     state_partitioning_keys = ()
     primary_keys: ClassVar[list[str]] = ["incident_log_id"]
     replication_key = "operate_time"
-    # The vendor does not document an order; the bookmark is the newest entry emitted.
+    # The vendor does not document an order; the bookmark is the run's bound.
     is_sorted = False
+    # Written by the parent's complete_run: entries of one case are not in time order with
+    # those of the next, so no per-record value is a safe resume point.
+    owns_bookmark = True
     schema = LOGS_SCHEMA
     partition_key = "case_id"
     list_key = "incident_operate_log_list"
 
-    _since: tuple[dt.datetime, bool] | None = None
+    _since: dt.datetime | None = None
 
     @override
     def get_url_params(
@@ -319,24 +442,27 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         entries: dict[str, dict[str, Any]] = {}
         for entry in self.request_records(context):
             entries.setdefault(str(entry.get("incident_log_id")), entry)
+        if self._has_later_entries(entries.values()):
+            self.tracker.has_later_entries([str(context["case_id"])])
         return list(entries.values())
 
-    def since(self) -> tuple[dt.datetime, bool]:
-        """Where this run starts, and whether an entry at exactly that instant is new.
+    def _has_later_entries(self, entries: Iterable[dict[str, Any]]) -> bool:
+        """Whether a case's log holds entries this run leaves for the next one."""
+        end = self.extraction_end()
+        for entry in entries:
+            try:
+                when = local_datetime(entry.get("operate_time"), self.zone)
+            except ValueError:
+                continue  # post_process reports it
+            if when is not None and parse_datetime(when) >= end:
+                return True
+        return False
 
-        ``start_date`` is inclusive; a bookmark is the newest ``operate_time`` already
-        emitted, so only later entries are new. Read once, before the first record.
-        """
+    def since(self) -> dt.datetime:
+        """Where this run starts (inclusive): the bookmark, the end of the last complete
+        run, or ``start_date``. Read once, before the first record."""
         if self._since is None:
-            start = parse_datetime(self.config["start_date"])
-            state = self.stream_state
-            bookmark = state.get("replication_key_value")
-            if state.get("replication_key") == self.replication_key and bookmark:
-                marked = parse_datetime(str(bookmark))
-                if marked >= start:
-                    self._since = (marked, False)
-            if self._since is None:
-                self._since = (start, True)
+            self._since = self.bookmark(None)
         return self._since
 
     @override
@@ -362,12 +488,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         except ValueError as exc:
             raise self.bad_value(context, row, exc) from None
         instant = parse_datetime(operate_time)
-        since, inclusive = self.since()
-        if (
-            instant < since
-            or (instant == since and not inclusive)
-            or instant >= self.extraction_end()
-        ):
+        if instant < self.since() or instant >= self.extraction_end():
             return None
         row["operate_time"] = operate_time
         row["case_id"] = context["case_id"]

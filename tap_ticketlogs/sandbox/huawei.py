@@ -5,9 +5,19 @@
   short-lived (``token_lifetime``) or good for a number of requests only
   (``token_max_uses``), so tests see a token expire in the middle of a run.
 - ``GET /v2/servicerequest/cases``: ``offset``/``limit`` (≤ 100), ``query_start_time``/
-  ``query_end_time`` on the creation time, answer ``{total_count, incident_info_list}``.
+  ``query_end_time`` on the creation time, ``status`` (one integer, 0..20), and the other
+  documented filters (``incident_id``, ``incident_status``, ``search_key``, ``app_key``,
+  ``label_id_list``, ``x_customer_id``, ``x_customer_name``, ``group_id``); any other
+  parameter is a 400. Answer ``{total_count, incident_info_list}``, newest case first. A
+  case's ``status`` is its current one, whatever ``query_end_time`` says, as on the real
+  API: the list only knows each case's state now.
 - ``GET /v2/servicerequest/cases/{case_id}/operate-logs``: ``offset`` (≤ 65 535)/``limit``
   (≤ 100), answer ``{total_count, incident_operate_log_list}``, oldest first.
+
+Cases live: submitted (status 0), accepted and worked on (1), answered (2 to be confirmed,
+or 17 pending feedback), then completed (3) or canceled (4); some are reopened (back to 1)
+and closed again. A case's status follows its newest operation, so ``append`` (a new day)
+opens cases, adds work to open ones, closes some and reopens the odd closed one.
 
 Local times are written without an offset in the zone the request names in ``X-Time-Zone``
 (``GMT+8`` when it names none, as the real API does); errors are ``{error_code, error_msg}``.
@@ -16,11 +26,13 @@ Local times are written without an offset in the zone the request names in ``X-T
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import re
 import secrets
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +49,7 @@ CASES_PATH = "/v2/servicerequest/cases"
 LOGS_PATH = "/v2/servicerequest/cases/{case_id}/operate-logs"
 MAX_LIMIT = 100
 MAX_OFFSET = 65_535
+MAX_STATUS = 20
 DEFAULT_LIMIT = 10
 DEFAULT_ZONE = "GMT+8"
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -67,8 +80,42 @@ _OPERATIONS = {
     6: ("Customer uploaded an attachment", "客户上传附件"),
     7: ("Ticket urged", "催单"),
     8: ("Ticket closed", "关闭工单"),
+    9: ("Ticket canceled", "撤销工单"),
+    10: ("Ticket reopened", "重新打开工单"),
+    11: ("Engineer provided a solution", "工程师提供解决方案"),
 }
-_OPERATION_WEIGHTS = (0, 10, 25, 30, 8, 10, 5, 2)  # "submitted" only opens a case
+# Work on an open case; submitting, closing, canceling and reopening are lifecycle steps.
+_WORK_OPERATIONS = (2, 3, 4, 5, 6, 7, 11)
+_WORK_WEIGHTS = (10, 25, 30, 8, 10, 5, 6)
+CLOSING_OPERATIONS = (8, 9)
+# The status a case is in after each operation (documented values: 0 to be processed,
+# 1 processing, 2 to be confirmed, 3 completed, 4 canceled, 12 invalid, 17 pending feedback).
+STATUS_AFTER = {1: 0, 2: 1, 3: 1, 4: 17, 5: 1, 6: 1, 7: 1, 8: 3, 9: 4, 10: 1, 11: 2}
+OPEN_STATUSES = (0, 1, 2, 17)
+COMPLETED = 3
+# Documented query parameters of each endpoint: anything else is rejected.
+CASES_PARAMS = frozenset(
+    {
+        "search_key",
+        "label_id_list",
+        "app_key",
+        "incident_id",
+        "query_start_time",
+        "query_end_time",
+        "status",
+        "incident_status",
+        "x_customer_id",
+        "x_customer_name",
+        "group_id",
+        "offset",
+        "limit",
+    }
+)
+LOGS_PARAMS = frozenset({"group_id", "offset", "limit"})
+# How long a case stays open, from submission to its closing operation.
+_LIFETIME_HOURS = (2.0, 21 * 24.0)
+# Share of closings that are cancellations.
+_CANCEL_SHARE = 0.15
 
 
 @dataclass
@@ -88,15 +135,28 @@ class CaseLog:
 class Case:
     case_id: str
     created: dt.datetime
-    status: int
     business_type: str
     product: str
     customer_id: str
     description: str
     #: The IAM sub-user who opened it, if not the account itself.
     sub_user: str | None
-    #: Resolved cases: when, and what the engineer found.
-    confirmed: dt.datetime | None
+    #: When it is planned to close (completed or canceled); None once closed.
+    closes_at: dt.datetime | None
+    #: Its operation log, oldest first (the simulator's truth; shared with ``HuaweiAPI.logs``).
+    entries: list[CaseLog]
+
+    @property
+    def status(self) -> int:
+        """The current status: the one its newest operation left it in."""
+        return STATUS_AFTER[self.entries[-1].operate_type] if self.entries else 0
+
+    @property
+    def confirmed(self) -> dt.datetime | None:
+        """Completed cases: when (the newest closing operation)."""
+        if self.status != COMPLETED:
+            return None
+        return self.entries[-1].when
 
 
 @dataclass
@@ -125,67 +185,118 @@ class HuaweiAPI(VendorAPI):
         #: What the tap sent: logins, group ids and time zones, for tests to inspect.
         self.logins = 0
         self.seen: Counter[tuple[str, str]] = Counter()
-        self._generate(records, self.start, self.until, new_cases=max(3, records // LOGS_PER_CASE))
+        self._generate(
+            records,
+            self.start,
+            self.until,
+            new_cases=max(3, records // LOGS_PER_CASE),
+            big_case=True,
+        )
 
     # -- data ---------------------------------------------------------------------------
 
     def _new_case(self, created: dt.datetime) -> Case:
         business, product = self._random.choice(_CASE_TYPES)
-        status = self._random.choice((0, 1, 2, 3, 3, 4, 17))
-        hours_to_resolve = self._random.uniform(1, 96)
+        lifetime = dt.timedelta(hours=self._random.uniform(*_LIFETIME_HOURS))
         case = Case(
             case_id=f"CS{created:%Y%m%d}{len(self.cases) + 1:05d}",
             created=created,
-            status=status,
             business_type=business,
             product=product,
             customer_id=f"{self._random.getrandbits(64):016x}",
             description=f"{product}: {self._random.choice(_PROBLEMS)}",
             sub_user=self._random.choice((None, "dev-ops", "finance")),
-            confirmed=(
-                _whole_second(created + dt.timedelta(hours=hours_to_resolve))
-                if status == 3
-                else None
-            ),
+            closes_at=_whole_second(created + lifetime),
+            entries=[],
         )
         self.cases.append(case)
-        self.logs[case.case_id] = []
+        self.logs[case.case_id] = case.entries
         return case
 
     def _generate(
-        self, count: int, start: dt.datetime, end: dt.datetime, *, new_cases: int
+        self,
+        count: int,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        new_cases: int,
+        big_case: bool = False,
+        reopen: bool = False,
     ) -> None:
-        # New cases open in the first half of the period, so each has time for its logs.
-        opened = [
-            self._new_case(self._moment(start, start + (end - start) / 2)) for _ in range(new_cases)
+        """``count`` operations in ``[start, end)``: the submissions of ``new_cases`` cases,
+        work on the cases open meanwhile, and the closing of those whose time has come."""
+        budget = count
+        # Cases open in the first half of the period, so each has time for its logs.
+        half = start + (end - start) / 2
+        opened = sorted(
+            (self._new_case(self._moment(start, half)) for _ in range(new_cases)),
+            key=lambda case: case.created,
+        )
+        if big_case and opened:
+            # One long case, open past the period: more than one page of logs at limit 100.
+            opened[0].closes_at = end + dt.timedelta(days=1)
+        for case in opened[:budget]:
+            self._add(case, case.created, 1)  # every new case starts with its submission
+        budget -= min(budget, len(opened))
+        if reopen and budget and self._reopen_one(start, half):
+            budget -= 1
+        active = [
+            case
+            for case in self.cases
+            if case.closes_at is not None and case.entries and case.created < end
         ]
-        opened.sort(key=lambda case: case.created)
-        candidates = [case for case in self.cases if case.created < end]
-        for index in range(count):
-            if index < len(opened):
-                case, operate_type = opened[index], 1  # every new case starts with its submission
-            elif self._random.random() < BIG_CASE_SHARE:
-                case, operate_type = candidates[0], self._operation()
+        closing = [case for case in active if case.closes_at is not None and case.closes_at < end]
+        closing = closing[:budget]
+        for _ in range(budget - len(closing)):
+            if big_case and self._random.random() < BIG_CASE_SHARE:
+                case = opened[0]
             else:
-                case, operate_type = self._random.choice(candidates), self._operation()
-            lower = max(start, case.created)
-            when = case.created if operate_type == 1 else self._moment(lower, end)
-            self._serial += 1
-            engineer = operate_type in (2, 4, 5, 8)
-            engineer_no = self._random.randrange(1, 40)
-            self.logs[case.case_id].append(
-                CaseLog(
-                    log_id=f"{self._serial:012d}",
-                    case_id=case.case_id,
-                    when=when,
-                    operate_type=operate_type,
-                    operator_type=1 if engineer else 0,
-                    operator_id=f"eng-{engineer_no:03d}" if engineer else case.customer_id,
-                    operator_name=f"Engineer {engineer_no}" if engineer else USER_NAME,
-                )
+                case = self._random.choice(active)
+            lower = max(start, _active_since(case))
+            upper = min(end, case.closes_at) if case.closes_at is not None else end
+            when = self._moment(lower, upper) if lower < upper else lower
+            self._add(case, when, self._operation(), keep_order=False)
+        for case in closing:
+            # After every other operation of the case: a closing is its newest entry.
+            assert case.closes_at is not None
+            when = max(case.closes_at, *(entry.when for entry in case.entries))
+            operation = 9 if self._random.random() < _CANCEL_SHARE else 8
+            self._add(case, when, operation, keep_order=False)
+            case.closes_at = None
+        for case in self.cases:
+            case.entries.sort(key=lambda entry: (entry.when, entry.log_id))
+
+    def _reopen_one(self, start: dt.datetime, end: dt.datetime) -> bool:
+        """Reopen a closed case, as a customer who writes again would; False if none is."""
+        closed = [case for case in self.cases if case.closes_at is None and case.entries]
+        if not closed:
+            return False
+        case = self._random.choice(closed)
+        when = max(self._moment(start, end), case.entries[-1].when + dt.timedelta(seconds=1))
+        self._add(case, when, 10)
+        hours = self._random.uniform(1.0, 5 * 24.0)
+        case.closes_at = _whole_second(when + dt.timedelta(hours=hours))
+        return True
+
+    def _add(
+        self, case: Case, when: dt.datetime, operate_type: int, *, keep_order: bool = True
+    ) -> None:
+        self._serial += 1
+        engineer = operate_type in (2, 4, 5, 8, 11)
+        engineer_no = self._random.randrange(1, 40)
+        case.entries.append(
+            CaseLog(
+                log_id=f"{self._serial:012d}",
+                case_id=case.case_id,
+                when=when,
+                operate_type=operate_type,
+                operator_type=1 if engineer else 0,
+                operator_id=f"eng-{engineer_no:03d}" if engineer else case.customer_id,
+                operator_name=f"Engineer {engineer_no}" if engineer else USER_NAME,
             )
-        for entries in self.logs.values():
-            entries.sort(key=lambda entry: (entry.when, entry.log_id))
+        )
+        if keep_order:
+            case.entries.sort(key=lambda entry: (entry.when, entry.log_id))
 
     def _moment(self, lower: dt.datetime, upper: dt.datetime) -> dt.datetime:
         """A whole second in [lower, upper): operate_time strings carry whole seconds."""
@@ -193,7 +304,22 @@ class HuaweiAPI(VendorAPI):
         return _whole_second(lower + dt.timedelta(seconds=seconds))
 
     def _operation(self) -> int:
-        return self._random.choices(list(_OPERATIONS), weights=_OPERATION_WEIGHTS)[0]
+        return self._random.choices(_WORK_OPERATIONS, weights=_WORK_WEIGHTS)[0]
+
+    def reopen(self, case: Case, when: dt.datetime, work: int = 1) -> list[CaseLog]:
+        """Reopen a closed case at ``when`` and add ``work`` operations after it (tests)."""
+        assert case.status not in OPEN_STATUSES, "only a closed case can be reopened"
+        self._add(case, when, 10)
+        for step in range(work):
+            self._add(case, when + dt.timedelta(minutes=step + 1), self._operation())
+        return case.entries[-1 - work :]
+
+    def close(self, case: Case, when: dt.datetime) -> CaseLog:
+        """Complete an open case at ``when`` (tests)."""
+        assert case.status in OPEN_STATUSES, "only an open case can be closed"
+        self._add(case, when, 8)
+        case.closes_at = None
+        return case.entries[-1]
 
     def all_logs(self) -> list[CaseLog]:
         return [entry for entries in self.logs.values() for entry in entries]
@@ -224,7 +350,9 @@ class HuaweiAPI(VendorAPI):
 
     def append(self, count: int) -> dict[str, int]:
         start, self.until = self.until, self.until + dt.timedelta(days=1)
-        self._generate(count, start, self.until, new_cases=1)
+        self._generate(
+            count, start, self.until, new_cases=max(1, count // LOGS_PER_CASE), reopen=True
+        )
         return self.record_counts()
 
     def issue_token(self) -> str:
@@ -283,11 +411,16 @@ class HuaweiAPI(VendorAPI):
                 state.uses_left -= 1
         return None
 
-    def _common(self, request: Request) -> tuple[dt.tzinfo, str, int, int] | Response:  # noqa: PLR0911
-        """Checks shared by both list endpoints: token, zone, language, offset, limit."""
+    def _common(  # noqa: PLR0911
+        self, request: Request, documented: frozenset[str]
+    ) -> tuple[dt.tzinfo, str, int, int] | Response:
+        """Checks shared by both list endpoints: token, parameters, zone, language, paging."""
         rejected = self._authorised(request)
         if rejected is not None:
             return rejected
+        unknown = sorted(set(request.query) - documented)
+        if unknown:
+            return _api_error(400, "OSM.00040001", f"unknown parameter: {', '.join(unknown)}")
         label = request.header("X-Time-Zone") or DEFAULT_ZONE
         zone = _zone(label)
         if zone is None:
@@ -311,19 +444,25 @@ class HuaweiAPI(VendorAPI):
         return zone, language, offset, limit
 
     def list_cases(self, request: Request) -> Response:
-        common = self._common(request)
+        common = self._common(request, CASES_PARAMS)
         if isinstance(common, Response):
             return common
         zone, language, offset, limit = common
         try:
             lower = _parse_query_time(request.param("query_start_time"), zone)
             upper = _parse_query_time(request.param("query_end_time"), zone)
+            wanted = _case_filter(request)
         except ValueError as exc:
             return _api_error(400, "OSM.00040001", str(exc))
+        with self._lock:
+            status = request.param("status")
+            self.seen[("status", status or "")] += 1
         matching = [
             case
             for case in self.cases
-            if (lower is None or case.created >= lower) and (upper is None or case.created <= upper)
+            if (lower is None or case.created >= lower)
+            and (upper is None or case.created <= upper)
+            and wanted(case)
         ]
         # Newest first, as the console lists them.
         matching.sort(key=lambda case: (case.created, case.case_id), reverse=True)
@@ -339,10 +478,11 @@ class HuaweiAPI(VendorAPI):
     def _case_json(self, case: Case, zone: dt.tzinfo, language: str) -> dict[str, Any]:
         optional: dict[str, Any] = {}
         if case.sub_user:
-            optional["xcustomer_id"] = f"{case.customer_id[:8]}-{case.sub_user}"
+            optional["xcustomer_id"] = _sub_user(case, "id")
             optional["xcustomer_name"] = case.sub_user
-        if case.confirmed:
-            optional["confirmed_time"] = _local(case.confirmed, zone)
+        confirmed = case.confirmed
+        if confirmed:
+            optional["confirmed_time"] = _local(confirmed, zone)
             optional["root_cause"] = "Customer configuration"
             optional["resolution"] = "Explained the setting to change"
         return {
@@ -361,7 +501,7 @@ class HuaweiAPI(VendorAPI):
         }
 
     def operate_logs(self, request: Request) -> Response:
-        common = self._common(request)
+        common = self._common(request, LOGS_PARAMS)
         if isinstance(common, Response):
             return common
         zone, language, offset, limit = common
@@ -391,6 +531,14 @@ class HuaweiAPI(VendorAPI):
                 ],
             },
         )
+
+
+def _active_since(case: Case) -> dt.datetime:
+    """When the case's current life began: its submission, or its latest reopening."""
+    return max(
+        (entry.when for entry in case.entries if entry.operate_type in (1, 10)),
+        default=case.created,
+    )
 
 
 def _now() -> dt.datetime:
@@ -428,6 +576,52 @@ def _parse_query_time(value: str | None, zone: dt.tzinfo) -> dt.datetime | None:
         msg = f"time must be written as yyyy-MM-dd HH:mm:ss, got {value}"
         raise ValueError(msg) from None
     return parsed.replace(tzinfo=zone)
+
+
+def _case_filter(request: Request) -> Callable[[Case], bool]:
+    """The documented filters besides time and paging; ValueError for an invalid value."""
+    checks: list[Callable[[Case], bool]] = []
+    status = request.param("status")
+    if status is not None and status != "":
+        if not status.strip().lstrip("-").isdigit() or not 0 <= int(status) <= MAX_STATUS:
+            msg = f"status must be an integer between 0 and {MAX_STATUS}, got {status}"
+            raise ValueError(msg)
+        checks.append(lambda case: case.status == int(status))
+    listed = request.param("incident_status")
+    if listed:
+        # A "status list": its format is not documented; comma-separated integers here.
+        try:
+            statuses = {int(part) for part in listed.split(",") if part.strip()}
+        except ValueError:
+            msg = f"incident_status must list integers, got {listed}"
+            raise ValueError(msg) from None
+        checks.append(lambda case: case.status in statuses)
+    incident_id = request.param("incident_id")
+    if incident_id:
+        checks.append(lambda case: case.case_id == incident_id)
+    for name, field in (("x_customer_id", "id"), ("x_customer_name", "name")):
+        value = request.param(name)
+        if value:
+            checks.append(functools.partial(_sub_user_is, field=field, value=value))
+    words = [word for value in request.params("search_key") for word in value.split()]
+    if words:
+        checks.append(lambda case: all(w.lower() in case.description.lower() for w in words))
+    app_key = request.param("app_key")
+    if app_key:
+        checks.append(lambda case: app_key in case.case_id or app_key in case.description)
+    if request.params("label_id_list"):
+        checks.append(lambda _case: False)  # the simulated cases carry no labels
+    return lambda case: all(check(case) for check in checks)
+
+
+def _sub_user_is(case: Case, *, field: str, value: str) -> bool:
+    return _sub_user(case, field) == value
+
+
+def _sub_user(case: Case, field: str) -> str | None:
+    if case.sub_user is None:
+        return None
+    return f"{case.customer_id[:8]}-{case.sub_user}" if field == "id" else case.sub_user
 
 
 def _iam_time(value: dt.datetime) -> str:
