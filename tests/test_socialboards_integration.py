@@ -390,3 +390,48 @@ def test_bookmark_is_the_run_end_not_a_record_time(sb: Sandbox) -> None:
     end = parse_datetime(config["end_date"])
     assert all(parse_api_time(r["time"]) < end for r in output.records(LOGS))
     assert output.final_state["bookmarks"][LOGS]["replication_key_value"] == config["end_date"]
+
+
+def log_pages(entries: list[Any], lower: dt.datetime, take: int = 50) -> int:
+    """Log requests the tap needs for one ticket: newest first, until a page is short or
+    reaches back past ``lower``."""
+    page = 0
+    while True:
+        items = entries[page * take : (page + 1) * take]
+        if len(items) < take or items[-1].when < lower:
+            return page + 1
+        page += 1
+
+
+def test_incremental_requests_follow_the_active_tickets_not_the_history() -> None:
+    with Sandbox(seed=9, records=300, vendors=("socialboards",)) as sandbox:
+        api = api_of(sandbox)
+        for _ in range(90):  # three more months of history
+            api.append(30)
+        config = sb_config(sandbox)
+        config["end_date"] = rfc3339(api.until)
+        first = run_tap(config)
+        bookmarks = first.final_state["bookmarks"]
+        bookmark = parse_datetime(bookmarks[LOGS]["replication_key_value"])
+        # Tickets are listed down to the older of both streams' bookmarks, minus the margin.
+        newest_ticket = parse_api_time(bookmarks[TICKETS]["replication_key_value"])
+        cutoff = min(bookmark, newest_ticket) - MARGIN
+        api.append(30)  # one new day
+        config["end_date"] = rfc3339(api.until)
+        lists, logs = served(sandbox, LIST_LABEL), served(sandbox, LOG_LABEL)
+        newer = run_tap(config, state=first.final_state)
+        active = [
+            ticket for ticket in api.tickets.values() if ticket.last_thread_activity[0] >= cutoff
+        ]
+        # The logs of the tickets active since the bookmark (minus the margin), one page
+        # each unless a ticket got more than a page of new entries; the listing pages down
+        # to the margin, then one catch-up page. Nothing scales with the idle history.
+        assert served(sandbox, LOG_LABEL) - logs == sum(
+            log_pages(ticket.entries, bookmark) for ticket in active
+        )
+        assert served(sandbox, LIST_LABEL) - lists == len(active) // 50 + 2
+        assert {ticket["id"] for ticket in newer.records(TICKETS)} == {t.id for t in active}
+        assert len(active) * 10 < len(api.tickets)
+        assert sorted(r["log_key"] for r in newer.records(LOGS)) == sorted(
+            truth(api, bookmark, api.until)
+        )
