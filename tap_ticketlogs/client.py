@@ -38,6 +38,7 @@ from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.sdk_compat import BookmarkOwningStream
 from tap_ticketlogs.sharding import shard_of
+from tap_ticketlogs.state_throttle import StateThrottle, throttle_for
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
@@ -359,9 +360,22 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
 
     @override
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
-        super().finalize_state_progress_markers(state)
+        with self.state_throttle.final():  # a stream's last STATE always goes out
+            super().finalize_state_progress_markers(state)
         # Called once per top-level stream after its sync (and, through it, per child).
         self.run_stats.log_summary()
+
+    @property
+    def state_throttle(self) -> StateThrottle:
+        """One per run: how often STATE may be written (``state_interval_seconds``)."""
+        return self.run_context.get_or_create("state_throttle", lambda: throttle_for(self.config))
+
+    @override
+    def _write_state_message(self) -> None:
+        # Every STATE the SDK or write_bookmark writes passes here; a held one stays
+        # pending (is_flushed False) and goes out with the next one let through.
+        if not self.state_manager.is_flushed and self.state_throttle.allow():
+            super()._write_state_message()
 
     def source_error(
         self,

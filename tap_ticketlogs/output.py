@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from singer_sdk.io_base import SingerWriter
@@ -12,6 +15,27 @@ from typing_extensions import override
 
 # Write at least this often even without a STATE message, so memory stays small.
 _BLOCK_CHARS = 256 * 1024
+
+
+def write_fully(text: str) -> None:
+    """Write ``text`` to stdout, all of it, even if a signal handler runs meanwhile.
+
+    A signal that interrupts a blocked write to a full pipe makes ``BufferedWriter.write``
+    return a short count, and ``TextIOWrapper`` drops the rest silently: the records
+    of a block would vanish while the STATE written after them claims them. ``os.write``
+    reports every short write, so the loop sends what is left.
+    """
+    stream = sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        stream.write(text)  # not a file (a test's StringIO): nothing can be cut short
+        stream.flush()
+        return
+    stream.flush()
+    data = memoryview(text.encode(getattr(stream, "encoding", None) or "utf-8"))
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 class BlockWriter(SingerWriter):
@@ -32,6 +56,11 @@ class BlockWriter(SingerWriter):
         self._lock = threading.RLock()
         self._pending: list[str] = []
         self._pending_chars = 0
+        # A block half written when a signal handler wants to write (SIGTERM's STATE):
+        # the handler's work waits until the block is out, or its line would land inside
+        # a record's.
+        self._writing = False
+        self._when_written: Callable[[], None] | None = None
 
     @override
     def write_message(self, message: Message) -> None:
@@ -48,5 +77,19 @@ class BlockWriter(SingerWriter):
         with self._lock:
             block, self._pending, self._pending_chars = "".join(self._pending), [], 0
         if block:
-            sys.stdout.write(block)
-            sys.stdout.flush()
+            self._writing = True
+            try:
+                write_fully(block)
+            finally:
+                self._writing = False
+            deferred, self._when_written = self._when_written, None
+            if deferred is not None:
+                deferred()
+
+    def after_current_write(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now, or, from a signal handler that interrupted a write, right
+        after that write (on the same thread, once the block is complete)."""
+        if self._writing:
+            self._when_written = action
+        else:
+            action()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import io
 import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path, PurePath
+from types import FrameType
 from typing import Any, ClassVar
 
 import click
@@ -32,6 +34,7 @@ from tap_ticketlogs.run_context import run_context_of
 from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.socialboards import settings as socialboards_settings
+from tap_ticketlogs.state_throttle import DEFAULT_INTERVAL_SECONDS
 from tap_ticketlogs.tixngo import settings as tixngo_settings
 
 
@@ -98,6 +101,14 @@ SETTINGS = th.PropertiesList(
         title="Shard index",
         description="Which shard this run extracts, from 0 to shard_count - 1; give each "
         "shard its own state id (meltano run --state-id-suffix shard-<i>-of-<n>).",
+    ),
+    th.Property(
+        "state_interval_seconds",
+        th.IntegerType(minimum=0, maximum=86_400),
+        default=DEFAULT_INTERVAL_SECONDS,
+        title="State interval seconds",
+        description="Write a STATE message at most this often during a run (0: after every "
+        "window, case or ticket); one is always written at the end and before a fatal exit.",
     ),
     th.Property(
         "tixngo",
@@ -284,3 +295,28 @@ class TapTicketLogs(ConfigCheckedTap):
             if self.config.get(section)
             for stream_type in source_stream_types(section)
         ]
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK writes the tap's whole state (every bookmark reached, including those the
+        # STATE throttle held back) and exits; a block of records half written when the
+        # signal came is finished first, so the STATE line stays whole.
+        writer = self.message_writer
+        finish = functools.partial(super()._handle_termination, signum, frame)
+        if isinstance(writer, BlockWriter):
+            writer.after_current_write(finish)
+        else:
+            finish()
+
+    # Final for type checkers only: the SDK has no hook for a sync that fails, and the STATE
+    # held back by the throttle must go out before the fatal exit.
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except Exception:
+            # A fatal error: the bookmarks finished so far (held back by the STATE throttle)
+            # go out first, so the next run resumes from them. They only ever cover
+            # records already written, as on SIGTERM, where the SDK does the same.
+            self.state_writer.write_state(self.state)
+            raise

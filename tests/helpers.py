@@ -106,3 +106,16 @@ def vendor_api(sandbox: Sandbox, source: str, api_type: type[API]) -> API:
     api = sandbox.vendors[source]
     assert isinstance(api, api_type)
     return api
+
+
+class FakeClock:
+    """A monotonic clock that moves ``step`` seconds each time it is read (for the STATE
+    throttle: ``monkeypatch.setattr(state_throttle, "_monotonic", FakeClock(0.4))``)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import requests
 
+from tap_ticketlogs import state_throttle
 from tap_ticketlogs.sandbox import akana as sandbox_akana
 from tap_ticketlogs.sandbox.akana import APP_VERSIONS, AkanaAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.timeutil import parse_datetime
-from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
+from tests.helpers import FakeClock, error_lines, run_cli, run_tap, source_config, vendor_api
 
 STREAM = "akana_transaction_logs"
 TXLOGS = "GET /api/apps/versions/{AppVersionID}/txlogs"
@@ -167,8 +168,14 @@ def test_second_run_with_state_returns_only_newer_transactions(akana: Sandbox) -
         assert parse_datetime(record["RequestDateTime"]) >= old_until
 
 
-def test_resuming_from_a_mid_run_state_loses_nothing(akana: Sandbox) -> None:
+@pytest.mark.parametrize("interval", [0, 1])
+def test_resuming_from_a_mid_run_state_loses_nothing(
+    akana: Sandbox, monkeypatch: pytest.MonkeyPatch, interval: int
+) -> None:
+    # 0: a STATE after every window; 1 s on a clock 0.4 s faster per reading: one in three.
+    monkeypatch.setattr(state_throttle, "_monotonic", FakeClock(step=0.4))
     config = akana_config(akana, window_hours=72)
+    config["state_interval_seconds"] = interval
     full = run_tap(config)
     messages = full.messages
     cut = [i for i, m in enumerate(messages) if m["type"] == "STATE"][6]

@@ -276,6 +276,7 @@ def test_logs_from_end_date_on_wait_for_the_next_run(sandbox: Sandbox) -> None:
 def test_a_run_resumed_from_a_mid_run_state_loses_nothing(sandbox: Sandbox) -> None:
     config = huawei_config(sandbox)
     config["max_concurrency"] = 1
+    config["state_interval_seconds"] = 0  # every STATE the SDK writes, to cut anywhere
     full = run_tap(config)
     messages = full.messages
     states = [i for i, message in enumerate(messages) if message["type"] == "STATE"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from tap_ticketlogs import state_throttle
 from tap_ticketlogs.client import RetriableResponseError, TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.records import log_key
@@ -23,6 +24,7 @@ from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import (
     TAP_COMMAND,
+    FakeClock,
     TapOutput,
     error_lines,
     run_cli,
@@ -129,8 +131,14 @@ def test_second_run_with_state_requests_only_newer_windows(sandbox: Sandbox) -> 
     assert sandbox.stats()["requests"][PATH_LABEL]["200"] == requests_before + len(MOBILE_APPS)
 
 
-def test_resuming_from_a_mid_run_state_loses_nothing(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("interval", [0, 1])
+def test_resuming_from_a_mid_run_state_loses_nothing(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, interval: int
+) -> None:
+    # 0: a STATE after every window; 1 s on a clock 0.4 s faster per reading: one in three.
+    monkeypatch.setattr(state_throttle, "_monotonic", FakeClock(step=0.4))
     config = tixngo_config(sandbox, window_hours=72)
+    config["state_interval_seconds"] = interval
     full = run_tap(config)
     # Replay as if killed right after the fifth STATE message.
     messages = full.messages
@@ -338,10 +346,17 @@ def test_retry_after_is_honoured_before_exponential_backoff(
     assert waits.send(failure({"Retry-After": "100000"})) == 900.0  # an absurd hint is capped
 
 
-def test_a_killed_run_resumed_from_its_last_state_loses_nothing(tmp_path: Any) -> None:
-    with Sandbox(seed=6, records=900, latency_ms=15, vendors=("tixngo",)) as sandbox:
+@pytest.mark.parametrize(
+    ("interval", "kill_after", "latency_ms"),
+    [(0, 20, 15), (1, 2, 80)],  # a STATE per window; a STATE per second of a slower run
+)
+def test_a_killed_run_resumed_from_its_last_state_loses_nothing(
+    tmp_path: Any, interval: int, kill_after: int, latency_ms: int
+) -> None:
+    with Sandbox(seed=6, records=900, latency_ms=latency_ms, vendors=("tixngo",)) as sandbox:
         config = tixngo_config(sandbox, window_hours=24)
         config["max_concurrency"] = 2
+        config["state_interval_seconds"] = interval
         config_path = tmp_path / "config.json"
         config_path.write_text(json.dumps(config))
         process = subprocess.Popen(
@@ -354,7 +369,7 @@ def test_a_killed_run_resumed_from_its_last_state_loses_nothing(tmp_path: Any) -
         seen: list[dict[str, Any]] = []
         for line in process.stdout:
             seen.append(json.loads(line))
-            if sum(1 for m in seen if m["type"] == "STATE") == 20:
+            if sum(1 for m in seen if m["type"] == "STATE") == kill_after:
                 process.kill()  # SIGKILL: no chance to write anything more
                 break
         process.wait()
