@@ -488,3 +488,24 @@ def test_transient_faults_are_retried_without_loss() -> None:
         assert_matches_truth(output.records(LOGS), api.all_logs())
         statuses = sandbox.stats()["requests"][LOGS_LABEL]
         assert statuses.get("503", 0) + statuses.get("429", 0) > 0
+
+
+def incremental_requests_after(months: int) -> int:
+    """Requests of one incremental run after ``months`` of history at a steady rate."""
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    api = HuaweiAPI(seed=21, records=20, start=start)
+    with Sandbox(apis={"huawei": api}, vendors=()) as sandbox:
+        for _ in range(30 * months):
+            api.append(20)
+        config = huawei_config(sandbox)
+        state = run_tap(config).final_state
+        api.append(30)
+        config["end_date"] = rfc3339(api.until)
+        before = requests_served(sandbox, LOGS_LABEL) + requests_served(sandbox, CASES_LABEL)
+        run_tap(config, state=state)
+        return requests_served(sandbox, LOGS_LABEL) + requests_served(sandbox, CASES_LABEL) - before
+
+
+def test_an_incremental_run_costs_the_same_after_a_month_or_a_year() -> None:
+    month, year = incremental_requests_after(1), incremental_requests_after(12)
+    assert year <= 1.5 * month, (month, year)

@@ -56,6 +56,7 @@ class TixngoAPI(VendorAPI):
         undocumented_fields: bool = False,
         auth_scheme: str = "bearer",
         auth_header: str = "Authorization",
+        extra_apps: int = 0,
     ) -> None:
         if auth_scheme not in AUTH_SCHEMES:
             msg = f"unknown auth scheme {auth_scheme!r}; choose one of {', '.join(AUTH_SCHEMES)}"
@@ -65,6 +66,11 @@ class TixngoAPI(VendorAPI):
         # undocumented_fields: entries carry fields the tap's schema does not know, as an API
         # that grows new fields would send them.
         self._undocumented_fields = undocumented_fields
+        # extra_apps: more mobile apps (in UTC) beyond the three, e.g. for a benchmark.
+        self.apps: dict[str, dt.tzinfo] = {
+            **MOBILE_APPS,
+            **{f"app-extra-{index:03d}": dt.timezone.utc for index in range(extra_apps)},
+        }
         self._random = random.Random(f"tixngo-{seed}")
         self._seed = seed
         self.start = start
@@ -72,13 +78,13 @@ class TixngoAPI(VendorAPI):
         self._serial = 0
         # app id -> entries sorted by time: (utc time, entry as the API returns it)
         self.entries: dict[str, list[tuple[dt.datetime, dict[str, Any]]]] = {
-            app: [] for app in MOBILE_APPS
+            app: [] for app in self.apps
         }
         self._generate(records, self.start, self.until)
 
     def _generate(self, count: int, start: dt.datetime, end: dt.datetime) -> None:
         span = (end - start).total_seconds()
-        apps = list(MOBILE_APPS)
+        apps = list(self.apps)
         for _ in range(count):
             self._serial += 1
             app = apps[self._serial % len(apps)]
@@ -101,7 +107,7 @@ class TixngoAPI(VendorAPI):
                 "fromOwnerId": owner,
                 "toOwnerId": new_owner,
                 "actor": actor,
-                "actionDate": when.astimezone(MOBILE_APPS[app]).isoformat(timespec="milliseconds"),
+                "actionDate": when.astimezone(self.apps[app]).isoformat(timespec="milliseconds"),
                 "deviceOs": self._random.choice(("ios", "android", None)),
             }
             if self._undocumented_fields:
@@ -121,7 +127,7 @@ class TixngoAPI(VendorAPI):
             "base_url": base_url,
             "api_key": API_KEY,
             "auth_scheme": self.auth_scheme,
-            "mobile_app_ids": list(MOBILE_APPS),
+            "mobile_app_ids": list(self.apps),
         }
         if self.auth_scheme == "header":
             section["auth_header"] = self.auth_header
@@ -168,7 +174,7 @@ class TixngoAPI(VendorAPI):
             return _bad_request(str(exc))
         if not 1 <= limit <= MAX_LIMIT:
             return _bad_request(f"limit must be between 1 and {MAX_LIMIT}")
-        if app not in MOBILE_APPS:
+        if app not in self.apps:
             return Response.json(404, {"message": f"mobile app {app} not found"})
         entries = self.matching(app, start, end, request)
         page = entries[offset : offset + limit]
