@@ -6,7 +6,8 @@ thousands of them, which the loader must parse and Meltano must store. The bookm
 advance after every unit of work, in memory; what is throttled is only how often they are
 written out, so a run killed without warning (SIGKILL) re-reads at most what was in flight
 plus one interval of finished work. The last STATE of each stream, the one before a fatal
-exit and the one on SIGTERM (the SDK's handler writes the tap's whole state) always go out.
+exit and the one on SIGTERM (the SDK's handler writes the tap's whole state) always go
+out; a dry run (the SDK's record-limited test sync) is not throttled.
 
 The SDK writes STATE from several places (after every window through
 ``TicketLogsStream.write_bookmark``, after each child context, every 10 000 records); they
