@@ -36,7 +36,7 @@ from tap_ticketlogs.reachability import (
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
-from tap_ticketlogs.sdk_compat import BookmarkOwningStream
+from tap_ticketlogs.sdk_compat import BookmarkOwningStream, StateGatedStream
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.state_throttle import StateThrottle, throttle_for
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
@@ -140,7 +140,7 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
     return max(0.0, (when - now).total_seconds())
 
 
-class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
+class TicketLogsStream(StateGatedStream, BookmarkOwningStream, RESTStream[TToken]):
     """Base of every stream: one vendor section of the config, one error vocabulary."""
 
     #: The config section this stream reads (``tixngo``, ``akana``, ...).
@@ -371,14 +371,10 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
         return self.run_context.get_or_create("state_throttle", lambda: throttle_for(self.config))
 
     @override
-    def _write_state_message(self) -> None:
-        # Every STATE the SDK or write_bookmark writes passes here; a held one stays
-        # pending (is_flushed False) and goes out with the next one let through. A dry run
-        # (the SDK's record-limited test sync) never calls finalize: it writes every STATE.
-        if self.state_manager.is_flushed:
-            return
-        if self.ABORT_AT_RECORD_COUNT is not None or self.state_throttle.allow():
-            super()._write_state_message()
+    def state_write_allowed(self) -> bool:
+        # A dry run (the SDK's record-limited test sync) never calls finalize: it writes
+        # every STATE, as it always did.
+        return self.ABORT_AT_RECORD_COUNT is not None or self.state_throttle.allow()
 
     def source_error(
         self,
@@ -493,8 +489,13 @@ class TicketLogsStream(BookmarkOwningStream, RESTStream[TToken]):
         state = self.get_context_state(context)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = to_rfc3339(value)
-        # The tap's state writer emits STATE only when it changed since the last one.
-        self._run_tap.state_writer.write_state(self.tap_state)
+        if self.state_write_allowed():
+            # The tap's state writer emits STATE only when it changed since the last one.
+            self._run_tap.state_writer.write_state(self.tap_state)
+        else:
+            # Held back by the STATE throttle: the SDK's next STATE (at the latest, the
+            # stream's last) carries it.
+            self.state_manager.is_flushed = False
 
     def check_connection(self) -> None:
         """Make one cheap authenticated request; raise the one-line error if it fails.

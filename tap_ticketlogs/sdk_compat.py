@@ -24,12 +24,27 @@ and on the newest singer-sdk, so an upgrade that breaks one of these is seen bef
    authenticator each time. The tap relies on it: a login or token renewal runs inside the
    retries, and a request resent after a 401 carries the renewed credential. Nothing here
    implements it; the test pins the behaviour.
+6. ``Stream._write_state_message``: every STATE the SDK writes during a sync (after each
+   child context, every 10 000 records, at the end of a stream, at a dry run's abort) goes
+   through this method, and writes only when ``state_manager.is_flushed`` is False.
+   :class:`StateGatedStream` asks :meth:`StateGatedStream.state_write_allowed` first, so
+   the STATE throttle (``state_throttle.py``) bounds how often they go out; a held one
+   stays pending and goes out with the next.
+7. ``PluginBase._handle_termination``: the SIGTERM/SIGINT handler the SDK installs; the
+   tap's version writes the whole state and exits. :class:`ExitStateTap` lets the tap run
+   it later (:meth:`ExitStateTap.on_termination`), once a block of records being written
+   is complete.
+8. ``Tap.sync_all`` is final (for type checkers) and the SDK has no hook for a sync that
+   fails; :class:`ExitStateTap` overrides it to call :meth:`ExitStateTap.on_fatal_error`
+   (the tap writes the state held back by the throttle) before the error propagates.
 """
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any, ClassVar
 
 import click
@@ -67,6 +82,42 @@ class BookmarkOwningStream(Stream):
             # ticket list) that is still being read.
             return
         super()._increment_stream_state(latest_record, context=context)
+
+
+class StateGatedStream(Stream):
+    """A stream whose SDK-written STATE messages pass a gate first (entry 6)."""
+
+    def state_write_allowed(self) -> bool:
+        """Whether a pending STATE may be written now; override to throttle."""
+        return True
+
+    @override
+    def _write_state_message(self) -> None:
+        if not self.state_manager.is_flushed and self.state_write_allowed():
+            super()._write_state_message()
+
+
+class ExitStateTap(Tap):
+    """A tap told of SIGTERM and of a failed sync before it exits (entries 7 and 8)."""
+
+    def on_termination(self, exit_with_state: Callable[[], None]) -> None:
+        """SIGTERM or SIGINT: ``exit_with_state`` writes the state and exits (now, here)."""
+        exit_with_state()
+
+    def on_fatal_error(self) -> None:
+        """The sync failed: called before the error propagates."""
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        self.on_termination(functools.partial(super()._handle_termination, signum, frame))
+
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except Exception:
+            self.on_fatal_error()
+            raise
 
 
 def cli_config_input(ctx: click.Context) -> tuple[dict[str, Any] | None, bool]:

@@ -9,11 +9,11 @@ plus one interval of finished work. The last STATE of each stream, the one befor
 exit and the one on SIGTERM (the SDK's handler writes the tap's whole state) always go
 out; a dry run (the SDK's record-limited test sync) is not throttled.
 
-The SDK writes STATE from several places (after every window through
-``TicketLogsStream.write_bookmark``, after each child context, every 10 000 records); they
-all pass through ``Stream._write_state_message``, which ``TicketLogsStream`` gates with
-:meth:`StateThrottle.allow`. ``tests/test_state_throttle.py`` fails loudly if the SDK stops
-routing its STATE messages through that method.
+STATE is written from several places: after every window through
+``TicketLogsStream.write_bookmark``, and by the SDK after each child context, every 10 000
+records and at the end of a stream (gated by sdk_compat entry 6,
+``StateGatedStream``). Both ask :meth:`StateThrottle.allow` first;
+``tests/test_state_throttle.py`` fails loudly if a STATE gets around it.
 """
 
 from __future__ import annotations

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import importlib
 import io
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
-from types import FrameType
 from typing import Any, ClassVar
 
 import click
@@ -31,7 +29,12 @@ from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.reachability import host_reachability
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.run_context import run_context_of
-from tap_ticketlogs.sdk_compat import ConfigCheckedTap, cli_config_input, env_var_prefix
+from tap_ticketlogs.sdk_compat import (
+    ConfigCheckedTap,
+    ExitStateTap,
+    cli_config_input,
+    env_var_prefix,
+)
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.socialboards import settings as socialboards_settings
 from tap_ticketlogs.state_throttle import DEFAULT_INTERVAL_SECONDS
@@ -174,7 +177,7 @@ def _about_setting(prefix: str, name: str, prop: dict[str, Any]) -> list[str]:
     ]
 
 
-class TapTicketLogs(ConfigCheckedTap):
+class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
     """Ticket and transaction logs from TIXNGO, Akana, Socialboards and Huawei Cloud."""
 
     name = "tap-ticketlogs"
@@ -297,26 +300,19 @@ class TapTicketLogs(ConfigCheckedTap):
         ]
 
     @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_termination(self, exit_with_state: Callable[[], None]) -> None:
         # The SDK writes the tap's whole state (every bookmark reached, including those the
         # STATE throttle held back) and exits; a block of records half written when the
         # signal came is finished first, so the STATE line stays whole.
         writer = self.message_writer
-        finish = functools.partial(super()._handle_termination, signum, frame)
         if isinstance(writer, BlockWriter):
-            writer.after_current_write(finish)
+            writer.after_current_write(exit_with_state)
         else:
-            finish()
+            exit_with_state()
 
-    # Final for type checkers only: the SDK has no hook for a sync that fails, and the STATE
-    # held back by the throttle must go out before the fatal exit.
-    @override  # type: ignore[misc]
-    def sync_all(self) -> None:
-        try:
-            super().sync_all()
-        except Exception:
-            # A fatal error: the bookmarks finished so far (held back by the STATE throttle)
-            # go out first, so the next run resumes from them. They only ever cover
-            # records already written, as on SIGTERM, where the SDK does the same.
-            self.state_writer.write_state(self.state)
-            raise
+    @override
+    def on_fatal_error(self) -> None:
+        # The bookmarks finished so far (held back by the STATE throttle) go out before the
+        # one-line error, so the next run resumes from them. They only ever cover records
+        # already written, as on SIGTERM, where the SDK does the same.
+        self.state_writer.write_state(self.state)

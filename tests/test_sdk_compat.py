@@ -24,6 +24,7 @@ from typing_extensions import override
 from werkzeug import Request, Response
 
 from tap_ticketlogs import sdk_compat
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import ConfigError
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
@@ -137,6 +138,44 @@ def test_entry_5_the_authenticator_runs_on_every_attempt(
         "sdk_compat entry 5: the SDK no longer authenticates each attempt inside its retries"
     )
     assert "self.authenticator(" in inspect.getsource(RESTStream._request)
+
+
+def test_entry_6_sdk_state_messages_pass_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    for method in (Stream._sync_records, Stream.finalize_state_progress_markers):
+        assert "self._write_state_message()" in inspect.getsource(method), (
+            f"sdk_compat entry 6: {method.__name__} no longer writes STATE through the hook"
+        )
+    asked: list[str] = []
+    monkeypatch.setattr(
+        TicketLogsStream, "state_write_allowed", lambda self: asked.append(self.name) or False
+    )
+    with Sandbox(seed=2, records=30, vendors=("tixngo",)) as sandbox:
+        output = run_tap({**source_config(sandbox, "tixngo"), "state_interval_seconds": 0})
+    # Every STATE was refused: none went out, and the gate was asked for each.
+    assert output.states == []
+    assert asked, "sdk_compat entry 6: the SDK wrote its STATE messages another way"
+
+
+def test_entry_7_the_signal_handler_is_the_overridable_method() -> None:
+    source = inspect.getsource(PluginBase._setup_signal_handlers)
+    assert "signal.SIGTERM, self._handle_termination" in source, (
+        "sdk_compat entry 7: SIGTERM is no longer handled by _handle_termination"
+    )
+    assert list(inspect.signature(Tap._handle_termination).parameters) == [
+        "self",
+        "signum",
+        "frame",
+    ]
+    assert "write_state(self.state)" in inspect.getsource(Tap._handle_termination)
+
+
+def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    called: list[bool] = []
+    monkeypatch.setattr(TapTicketLogs, "on_fatal_error", lambda self: called.append(True))
+    tap = TapTicketLogs(config=tixngo_config("http://127.0.0.1:9"))
+    with pytest.raises(Exception, match="tixngo_ticket_status_logs"):
+        tap.sync_all()
+    assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
 
 
 def sdk_private_names() -> tuple[set[str], set[str]]:
