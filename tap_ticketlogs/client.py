@@ -36,6 +36,7 @@ from tap_ticketlogs.reachability import (
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
+from tap_ticketlogs.schema_evolution import SchemaFollower
 from tap_ticketlogs.sdk_compat import BookmarkOwningStream, StateGatedStream
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.state_throttle import StateThrottle, throttle_for
@@ -331,6 +332,17 @@ class TicketLogsStream(StateGatedStream, BookmarkOwningStream, RESTStream[TToken
             return response
 
         return send
+
+    # Schema evolution (schema_evolution.py): the one hook on the record path. A record with
+    # a field the current schema does not declare gets a new SCHEMA message before it.
+    _schema_follower: SchemaFollower | None = None
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        if self._schema_follower is None:
+            self._schema_follower = SchemaFollower(self, self.logger)
+        self._schema_follower.before_record(record)
+        super()._write_record_message(record)
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
