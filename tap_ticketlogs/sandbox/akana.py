@@ -340,13 +340,35 @@ class AkanaAPI(VendorAPI):
         if not page:
             return Response.empty(204)
         rows = [{**tx.fields, "RequestDateTime": _local_time(tx.when, zone)} for tx in page]
+        if self.extended:
+            rows = [
+                {**row, **self._extended_fields(tx, zone)}
+                for row, tx in zip(rows, page, strict=True)
+            ]
         if self.html_body:
             html = b"<html><body>Please log in</body></html>"
             return Response(200, html, {"Content-Type": "text/html"})
         key = "TransactionInfo" if (offset // count + self._seed) % 2 == 0 else "TransactionsInfo"
         if self.ignore_accept or not _accepts_json(request.header("Accept")):
             return Response(200, _xml(key, rows), {"Content-Type": "text/xml"})
+        self.note_served(STREAM, rows)
         return Response.json(200, {key: rows})
+
+    def _extended_fields(self, tx: Transaction, zone: dt.tzinfo) -> dict[str, Any]:
+        """What a newer platform adds: the contract, the listener, the response's time
+        (wall time in the requested zone, no offset); from the middle of the data on,
+        whether the gateway's cache answered."""
+        responded = tx.when + dt.timedelta(milliseconds=tx.fields["ResponseMessageSize"] % 900)
+        extra: dict[str, Any] = {
+            "ContractID": tx.contract_id,
+            "ListenerName": "default-https" if tx.fields["HttpVerb"] == "GET" else "secure-post",
+            "ResponseDateTime": responded.astimezone(zone)
+            .replace(tzinfo=None)
+            .isoformat(timespec="milliseconds"),
+        }
+        if self.field_appeared(tx.when):
+            extra["CacheHit"] = tx.fields["ResponseMessageSize"] % 3 == 0
+        return extra
 
     def _refusal(self, request: Request) -> Response | None:
         """The error a txlogs request gets before its parameters are read, if any."""

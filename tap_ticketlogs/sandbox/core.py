@@ -91,6 +91,12 @@ class Route:
         return found.groupdict() if found else None
 
 
+#: ``documented``: records carry the fields the vendor documents (the default).
+#: ``extended``: every API also sends fields of its own spelling that the tap's schemas do not
+#: declare, as a newer API version would, and from the middle of its data on one more field.
+FIELD_STYLES = ("documented", "extended")
+
+
 class VendorAPI:
     """A simulated vendor: its routes, its records and the tap config that reaches it.
 
@@ -100,6 +106,32 @@ class VendorAPI:
     name: str
     start: dt.datetime
     until: dt.datetime
+    #: See FIELD_STYLES; the extended fields are derived from each record when it is served,
+    #: so the documented style's data is the same whatever the style.
+    field_style: str = "documented"
+    #: Extended style: records at or after this instant carry the field that "appears".
+    new_field_from: dt.datetime | None = None
+    #: When not None, every record served, by tap stream, as sent (the tests' ground truth).
+    served: dict[str, list[dict[str, Any]]] | None = None
+
+    def set_field_style(self, style: str) -> None:
+        if style not in FIELD_STYLES:
+            msg = f"unknown field style {style!r}; choose one of {', '.join(FIELD_STYLES)}"
+            raise ValueError(msg)
+        self.field_style = style
+        self.new_field_from = self.start + (self.until - self.start) / 2
+
+    @property
+    def extended(self) -> bool:
+        return self.field_style == "extended"
+
+    def field_appeared(self, when: dt.datetime) -> bool:
+        """Extended style: whether a record of this instant carries the field that appears."""
+        return self.new_field_from is not None and when >= self.new_field_from
+
+    def note_served(self, stream: str, rows: list[dict[str, Any]]) -> None:
+        if self.served is not None:
+            self.served.setdefault(stream, []).extend(json.loads(json.dumps(rows)))
 
     def routes(self) -> list[Route]:
         raise NotImplementedError

@@ -18,7 +18,14 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_ticketlogs.sandbox.core import FAULT_PROFILES, FaultInjector, Request, Response, VendorAPI
+from tap_ticketlogs.sandbox.core import (
+    FAULT_PROFILES,
+    FIELD_STYLES,
+    FaultInjector,
+    Request,
+    Response,
+    VendorAPI,
+)
 
 # Every simulated vendor: module tap_ticketlogs.sandbox.<name> with create_api(seed, records).
 VENDOR_NAMES = ("tixngo", "akana", "socialboards", "huawei")
@@ -50,15 +57,22 @@ class Sandbox:
         faults: str = "none",
         vendors: tuple[str, ...] | None = None,
         apis: dict[str, VendorAPI] | None = None,
+        field_style: str = "documented",
+        keep_served: bool = False,
     ) -> None:
         """Serve every vendor (or those named in ``vendors``); ``apis`` replaces some by
-        simulators built by the caller (tests that need a variant)."""
+        simulators built by the caller (tests that need a variant). ``field_style``: see
+        ``FIELD_STYLES``; ``keep_served``: remember every record served (``served``)."""
         self.vendors: dict[str, VendorAPI] = {
             name: factory(seed, records)
             for name, factory in vendor_factories().items()
             if (vendors is None or name in vendors) and name not in (apis or {})
         }
         self.vendors.update(apis or {})
+        for vendor in self.vendors.values():
+            vendor.set_field_style(field_style)
+            if keep_served:
+                vendor.served = {}
         self.routes = [route for vendor in self.vendors.values() for route in vendor.routes()]
         self.latency_s = latency_ms / 1000
         self.faults = FaultInjector(faults, seed)
@@ -116,6 +130,13 @@ class Sandbox:
             for (label, status), count in sorted(self.requests.items()):
                 requests.setdefault(label, {})[str(status)] = count
         return {"records": records, "requests": requests, "config": self.tap_config()}
+
+    def served(self) -> dict[str, list[dict[str, Any]]]:
+        """Every record served, by tap stream, as sent (needs ``keep_served``)."""
+        served: dict[str, list[dict[str, Any]]] = {}
+        for vendor in self.vendors.values():
+            served.update(vendor.served or {})
+        return served
 
     def handle(self, request: Request) -> Response:
         if request.path == "/_sandbox/stats" and request.method == "GET":
@@ -200,6 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="records per stream")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per API request")
     parser.add_argument("--faults", choices=FAULT_PROFILES, default="none")
+    parser.add_argument(
+        "--field-style",
+        choices=FIELD_STYLES,
+        default="documented",
+        help="extended: fields the tap does not declare, and one that appears mid-data",
+    )
     parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
     args = parser.parse_args(argv)
     sandbox = Sandbox(
@@ -209,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         records=args.records,
         latency_ms=args.latency_ms,
         faults=args.faults,
+        field_style=args.field_style,
     )
     if args.write_config:
         args.write_config.write_text(json.dumps(sandbox.tap_config(), indent=2) + "\n")
