@@ -39,7 +39,7 @@ from __future__ import annotations
 import copy
 import decimal
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,30 @@ class InferredField:
         if self.datetime:
             prop["format"] = "date-time"
         return prop
+
+
+def infer_properties(
+    records: Iterable[Mapping[str, Any]], declared: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Properties for the fields of ``records`` that ``declared`` does not name.
+
+    The same rules as at run time, over every value at once: a field's types are those of
+    its non-null values (integers as ``number``), and it is a date-time only when every
+    non-empty string value is one.
+    """
+    fields: dict[str, InferredField] = {}
+    for record in records:
+        for name, value in record.items():
+            if name in declared or value is None:
+                continue
+            current = fields.get(name)
+            if current is None:
+                fields[name] = InferredField.from_value(name, value)
+            elif type(value) not in current.admitted:
+                fields[name] = current.widened(value)
+            elif current.datetime and value != "" and not is_datetime_value(name, value):
+                fields[name] = InferredField(name, current.types)
+    return {name: inferred.as_property() for name, inferred in fields.items()}
 
 
 class SchemaFollower:

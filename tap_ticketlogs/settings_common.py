@@ -1,4 +1,4 @@
-"""Settings every vendor section declares alike: its base URL, window width and page size."""
+"""Settings every vendor section declares alike: base URL, window width, page size, sampling."""
 
 from __future__ import annotations
 
@@ -36,4 +36,19 @@ def page_size_setting(label: str, parameter: str, maximum: int) -> th.Property[i
         default=maximum,
         title=f"{label} page size",
         description=f"'{parameter}' per request (at most {maximum}).",
+    )
+
+
+def discovery_sampling_setting(label: str, *, documented: bool) -> th.Property[bool]:
+    """``discovery_sampling``: ``--discover`` reads one page and declares the fields it saw.
+
+    On by default only for a vendor that documents no fields (``documented=False``).
+    """
+    return th.Property(
+        "discovery_sampling",
+        th.BooleanType,
+        default=not documented,
+        title=f"{label} discovery sampling",
+        description="--discover reads one small page per stream and adds the fields it sees "
+        "to the catalog; unreachable or refused: the declared schema, with a warning.",
     )

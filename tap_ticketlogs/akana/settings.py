@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_ticketlogs.settings_common import base_url_setting, page_size_setting, window_hours_setting
+from tap_ticketlogs.settings_common import (
+    base_url_setting,
+    discovery_sampling_setting,
+    page_size_setting,
+    window_hours_setting,
+)
 
 PAGE_SIZE_MAX = 1_000
 ENVIRONMENTS = ("Production", "Sandbox")
@@ -69,4 +74,5 @@ SECTION = th.ObjectType(
     ),
     window_hours_setting("Akana", "StartDate/EndDate"),
     page_size_setting("Akana", "count", PAGE_SIZE_MAX),
+    discovery_sampling_setting("Akana", documented=True),
 )

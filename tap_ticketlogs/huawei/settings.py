@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_ticketlogs.settings_common import base_url_setting, page_size_setting
+from tap_ticketlogs.settings_common import (
+    base_url_setting,
+    discovery_sampling_setting,
+    page_size_setting,
+)
 
 PAGE_SIZE_MAX = 100
 OFFSET_MAX = 65_535
@@ -75,4 +79,5 @@ SECTION = th.ObjectType(
         "since the oldest case open at the last run, but at most this many days before "
         "the bookmark; older closed cases are not re-read.",
     ),
+    discovery_sampling_setting("Huawei", documented=True),
 )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_ticketlogs.settings_common import base_url_setting, page_size_setting
+from tap_ticketlogs.settings_common import (
+    base_url_setting,
+    discovery_sampling_setting,
+    page_size_setting,
+)
 
 PAGE_SIZE_MAX = 50
 # Tickets are listed newest thread activity first and the listing stops this long before the
@@ -50,6 +54,7 @@ SECTION = th.ObjectType(
         "e.g. ticket_status_changed, ticket_read); empty for all.",
     ),
     page_size_setting("Socialboards", "take", PAGE_SIZE_MAX),
+    discovery_sampling_setting("Socialboards", documented=True),
     th.Property(
         "activity_margin_hours",
         th.IntegerType(minimum=0, maximum=24 * 366),

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_ticketlogs.settings_common import base_url_setting, page_size_setting, window_hours_setting
+from tap_ticketlogs.settings_common import (
+    base_url_setting,
+    discovery_sampling_setting,
+    page_size_setting,
+    window_hours_setting,
+)
 
 PAGE_SIZE_MAX = 10_000
 AUTH_SCHEMES = ("bearer", "header", "basic")
@@ -49,6 +54,7 @@ SECTION = th.ObjectType(
     ),
     window_hours_setting("TIXNGO", "from/to time"),
     page_size_setting("TIXNGO", "limit", PAGE_SIZE_MAX),
+    discovery_sampling_setting("TIXNGO", documented=False),
     th.Property(
         "action_names",
         th.ArrayType(th.StringType),
