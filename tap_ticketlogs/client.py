@@ -20,6 +20,7 @@ import backoff
 import requests
 import simplejson
 from singer_sdk import RESTStream, Tap, metrics
+from singer_sdk.batch import Batcher
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -333,16 +334,33 @@ class TicketLogsStream(StateGatedStream, BookmarkOwningStream, RESTStream[TToken
 
         return send
 
-    # Schema evolution (schema_evolution.py): the one hook on the record path. A record with
-    # a field the current schema does not declare gets a new SCHEMA message before it.
+    # Schema evolution (schema_evolution.py): a record with a field the current schema does
+    # not declare gets a new SCHEMA message before it, on both record paths below.
     _schema_follower: SchemaFollower | None = None
 
-    @override
-    def _write_record_message(self, record: dict[str, Any]) -> None:
+    def follow_schema(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Widen the schema (and write SCHEMA) if ``record`` needs it; return the record."""
         if self._schema_follower is None:
             self._schema_follower = SchemaFollower(self, self.logger)
         self._schema_follower.before_record(record)
-        super()._write_record_message(record)
+        return record
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        super()._write_record_message(self.follow_schema(record))
+
+    @override
+    def get_batches(
+        self,
+        batch_config: Any,  # the SDK types it with a class of a private module
+        context: Context | None = None,
+    ) -> Iterable[tuple[Any, list[str]]]:
+        # The SDK's own body: BATCH mode writes records to files, not through
+        # _write_record_message, and a record's SCHEMA must precede the BATCH naming its file.
+        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
+        records = map(self.follow_schema, self._sync_records(context, write_messages=False))
+        for manifest in batcher.get_batches(records=records):
+            yield batch_config.encoding, manifest
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:

@@ -45,3 +45,30 @@ def test_batch_files_hold_every_record_once(tmp_path: Path) -> None:
     assert set(keys) == expected_tixngo
     # Bookmarks still advance in batch mode.
     assert output.final_state["bookmarks"]["tixngo_ticket_status_logs"]["partitions"]
+
+
+def test_batch_mode_declares_new_fields_before_the_batch_that_holds_them(tmp_path: Path) -> None:
+    with Sandbox(seed=9, records=90, field_style="extended", vendors=("tixngo",)) as sandbox:
+        config = sandbox.tap_config()
+        config["batch_config"] = {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": f"file://{tmp_path}"},
+        }
+        output = run_tap(config)
+    messages = [m for m in output.messages if m["type"] in ("SCHEMA", "BATCH")]
+    first_batch = next(i for i, m in enumerate(messages) if m["type"] == "BATCH")
+    declared = set(messages[first_batch - 1]["schema"]["properties"])
+    assert {"id", "logDate", "mobileAppId"} <= declared
+    assert {"id", "logDate", "mobileAppId"} - set(messages[0]["schema"]["properties"])
+    fields: set[str] = set()
+    for message in messages:
+        if message["type"] == "SCHEMA":
+            declared = set(message["schema"]["properties"])
+            continue
+        for url in message["manifest"]:
+            with gzip.open(Path(urlparse(url).path), "rt") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    assert set(row) <= declared, set(row) - declared
+                    fields |= set(row)
+    assert "resalePrice" in fields
