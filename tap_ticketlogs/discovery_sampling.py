@@ -51,14 +51,20 @@ def sampling_sources(config: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     return sources
 
 
-def sample_into_schemas(tap: Tap, sampler: Tap) -> dict[str, list[str]]:
-    """Add the fields ``sampler``'s streams see to the schemas of ``tap``'s streams.
+def sample_into_schemas(tap: Tap) -> dict[str, list[str]]:
+    """Add the fields the sampled pages show to the schemas of ``tap``'s streams.
 
-    ``sampler`` is a tap with the same configuration but fewer retries. Returns the fields
-    added, by stream.
+    The requests are made by a second tap of the same class and configuration, with small
+    pages and no retries. Returns the fields added, by stream.
     """
     added: dict[str, list[str]] = {}
-    for source in sampling_sources(tap.config, tap.config_jsonschema):
+    sources = sampling_sources(tap.config, tap.config_jsonschema)
+    if not sources:
+        return added
+    sampler = type(tap)(
+        config=sampler_config(tap.config, tap.config_jsonschema, sources), setup_mapper=False
+    )
+    for source in sources:
         streams = [
             stream
             for stream in sampler.streams.values()
@@ -139,10 +145,17 @@ def _first_child_context(
     return None
 
 
-def sampler_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration the sampling tap runs with: quick to give up."""
-    return {
+def sampler_config(
+    config: Mapping[str, Any], settings: Mapping[str, Any], sources: Iterable[str]
+) -> dict[str, Any]:
+    """The configuration the sampling tap runs with: small pages, quick to give up."""
+    sampled: dict[str, Any] = {
         **config,
         "max_retries": min(int(config.get("max_retries", 8)), SAMPLE_MAX_RETRIES),
         "request_timeout": min(int(config.get("request_timeout", 60)), SAMPLE_TIMEOUT_SECONDS),
     }
+    for source in sources:
+        page_size = settings["properties"][source]["properties"]["page_size"]
+        size = config[source].get("page_size", page_size.get("default", SAMPLE_RECORDS))
+        sampled[source] = {**config[source], "page_size": min(int(size), SAMPLE_RECORDS)}
+    return sampled

@@ -22,7 +22,7 @@ from typing_extensions import override
 from tap_ticketlogs.akana import settings as akana_settings
 from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.config_validation import SOURCE_SECTIONS, read_text_settings, validate_config
-from tap_ticketlogs.discovery_sampling import sample_into_schemas, sampler_config
+from tap_ticketlogs.discovery_sampling import sample_into_schemas
 from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, merged_config
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
@@ -294,8 +294,7 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
     @override
     def run_discovery(self) -> str:
         # Sampling (discovery_sampling.py) adds the fields the APIs send to the catalog.
-        sampler = type(self)(config=sampler_config(dict(self.config)), setup_mapper=False)
-        sample_into_schemas(self, sampler)
+        sample_into_schemas(self)
         return super().run_discovery()
 
     @override
