@@ -227,7 +227,8 @@ class SchemaFollower:
                     record[name] = normalise(value)
                 except ValueError:
                     changed.append(self._conflict(inferred, value))
-        for name in record.keys() - self._known:
+        unknown = () if self._known.issuperset(record) else record.keys() - self._known
+        for name in unknown:
             value = record[name]
             if value is None:
                 self._null_only.add(name)
