@@ -79,6 +79,9 @@ _ISO_DATETIME = re.compile(
 )
 
 
+_ABSENT = object()
+
+
 def is_datetime_value(name: str, value: str) -> bool:
     """True when a string field's value is a date-time the tap can normalise to UTC.
 
@@ -217,9 +220,9 @@ class SchemaFollower:
     def _follow(self, record: dict[str, Any]) -> None:
         changed: list[InferredField] = []
         for name, inferred in self._inferred.items():
-            if name not in record:
+            value = record.get(name, _ABSENT)
+            if value is _ABSENT:
                 continue
-            value = record[name]
             if type(value) not in inferred.admitted:
                 changed.append(self._conflict(inferred, value))
             elif inferred.datetime and type(value) is str:
@@ -227,28 +230,27 @@ class SchemaFollower:
                     record[name] = normalise(value)
                 except ValueError:
                     changed.append(self._conflict(inferred, value))
-        unknown = () if self._known.issuperset(record) else record.keys() - self._known
-        for name in unknown:
-            value = record[name]
-            if value is None:
-                self._null_only.add(name)
-                continue
-            new = InferredField.from_value(name, value)
-            if new.datetime:
-                record[name] = normalise(value)
-            changed.append(new)
-            self._null_only.discard(name)
         if self._null_only:
             for name in [n for n in self._null_only if record.get(n) is not None]:
                 self._null_only.discard(name)
-                new = InferredField.from_value(name, record[name])
-                if new.datetime:
-                    record[name] = normalise(record[name])
-                changed.append(new)
+                changed.append(self._first_value(record, name))
+        if not self._known.issuperset(record):
+            for name in record.keys() - self._known:
+                if record[name] is None:
+                    self._null_only.add(name)
+                else:
+                    changed.append(self._first_value(record, name))
+            # Null-only fields are known: they are watched above, not found new again.
+            self._known = self._known | self._null_only
         if changed:
             self._declare(changed)
-        self._known = frozenset(self._known | self._null_only)
         self._nothing_to_watch = not self._inferred and not self._null_only
+
+    def _first_value(self, record: dict[str, Any], name: str) -> InferredField:
+        new = InferredField.from_value(name, record[name])
+        if new.datetime:
+            record[name] = normalise(record[name])
+        return new
 
     def _conflict(self, inferred: InferredField, value: Any) -> InferredField:  # noqa: ANN401
         widened = inferred.widened(value)
