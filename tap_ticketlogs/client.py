@@ -20,7 +20,6 @@ import backoff
 import requests
 import simplejson
 from singer_sdk import RESTStream, Tap, metrics
-from singer_sdk.batch import Batcher
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -38,7 +37,7 @@ from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.schema_evolution import SchemaFollower
-from tap_ticketlogs.sdk_compat import BookmarkOwningStream, StateGatedStream
+from tap_ticketlogs.sdk_compat import BookmarkOwningStream, RecordHookStream, StateGatedStream
 from tap_ticketlogs.sharding import shard_of
 from tap_ticketlogs.state_throttle import StateThrottle, throttle_for
 from tap_ticketlogs.timeutil import iter_windows, parse_datetime, to_rfc3339, utc_now
@@ -142,7 +141,9 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
     return max(0.0, (when - now).total_seconds())
 
 
-class TicketLogsStream(StateGatedStream, BookmarkOwningStream, RESTStream[TToken]):
+class TicketLogsStream(
+    StateGatedStream, BookmarkOwningStream, RecordHookStream, RESTStream[TToken]
+):
     """Base of every stream: one vendor section of the config, one error vocabulary."""
 
     #: The config section this stream reads (``tixngo``, ``akana``, ...).
@@ -335,32 +336,15 @@ class TicketLogsStream(StateGatedStream, BookmarkOwningStream, RESTStream[TToken
         return send
 
     # Schema evolution (schema_evolution.py): a record with a field the current schema does
-    # not declare gets a new SCHEMA message before it, on both record paths below.
+    # not declare gets a new SCHEMA message before it (hook: sdk_compat entry 9).
     _schema_follower: SchemaFollower | None = None
 
-    def follow_schema(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Widen the schema (and write SCHEMA) if ``record`` needs it; return the record."""
+    @override
+    def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
         if self._schema_follower is None:
             self._schema_follower = SchemaFollower(self, self.logger)
         self._schema_follower.before_record(record)
         return record
-
-    @override
-    def _write_record_message(self, record: dict[str, Any]) -> None:
-        super()._write_record_message(self.follow_schema(record))
-
-    @override
-    def get_batches(
-        self,
-        batch_config: Any,  # the SDK types it with a class of a private module
-        context: Context | None = None,
-    ) -> Iterable[tuple[Any, list[str]]]:
-        # The SDK's own body: BATCH mode writes records to files, not through
-        # _write_record_message, and a record's SCHEMA must precede the BATCH naming its file.
-        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
-        records = map(self.follow_schema, self._sync_records(context, write_messages=False))
-        for manifest in batcher.get_batches(records=records):
-            yield batch_config.encoding, manifest
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:

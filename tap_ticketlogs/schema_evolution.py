@@ -27,11 +27,10 @@ The rules (README "Fields the tap did not know"):
   the declared ones are the streams' contract and normalised by them. With no inferred field,
   a record costs one key-set comparison.
 
-The SDK offers no public hook for "a schema changed mid-stream": the stream's mapper is given
-the widened schema (``register_raw_stream_schema``) and its cached stream maps are dropped, so
-the SDK's own SCHEMA message, stream maps and flattening see the new property. That touches
-two private attributes of ``singer_sdk.Stream`` (``_tap``, ``_stream_maps``); a test fails
-loudly if the SDK changes them.
+The SDK offers no public hook for "a record is about to be written" or "a schema changed
+mid-stream": both are entries 9 and 10 of :mod:`tap_ticketlogs.sdk_compat` (the SDK's own
+SCHEMA message, stream maps and flattening then see the new property), whose tests fail loudly
+if an SDK release changes them.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tap_ticketlogs.sdk_compat import republish_schema
 from tap_ticketlogs.timeutil import normalise
 
 if TYPE_CHECKING:
@@ -186,17 +186,17 @@ class SchemaFollower:
 
     def __init__(self, stream: Stream, logger: logging.Logger) -> None:
         self._stream = stream
-        self._logger = logger
-        declared = stream.schema.get("properties", {})
+        self._log = logger
+        tap_declared = stream.schema.get("properties", {})
         effective = stream.effective_schema.get("properties", {})
         # What the loader will be told: the primary map's input (the selected properties).
-        self._schema = copy.deepcopy(stream.stream_maps[0].raw_schema)
-        self._schema.setdefault("properties", {})
+        self._published = copy.deepcopy(stream.stream_maps[0].raw_schema)
+        self._published.setdefault("properties", {})
         # Deselected properties are known too: the SDK drops them after this hook.
-        self._known: frozenset[str] = frozenset(effective) | frozenset(self._schema["properties"])
+        self._known = frozenset(effective) | frozenset(self._published["properties"])
         self._inferred: dict[str, InferredField] = {}
         for name, prop in effective.items():
-            if name not in declared and name in self._schema["properties"]:
+            if name not in tap_declared and name in self._published["properties"]:
                 inferred = InferredField.from_property(name, prop)
                 if inferred is not None:
                     self._inferred[name] = inferred
@@ -210,12 +210,6 @@ class SchemaFollower:
         if self._nothing_to_watch and self._known.issuperset(record):
             return
         self._follow(record)
-
-    @property
-    def properties(self) -> Mapping[str, Any]:
-        """The properties the last SCHEMA message declared (or will declare)."""
-        properties: Mapping[str, Any] = self._schema["properties"]
-        return properties
 
     def _follow(self, record: dict[str, Any]) -> None:
         changed: list[InferredField] = []
@@ -254,7 +248,7 @@ class SchemaFollower:
 
     def _conflict(self, inferred: InferredField, value: Any) -> InferredField:  # noqa: ANN401
         widened = inferred.widened(value)
-        self._logger.warning(
+        self._log.warning(
             "%s: field '%s' was declared %s from earlier records and now has a %s value; "
             "declared %s (a loader that cannot change a column's type stops on it)",
             self._stream.name,
@@ -268,9 +262,9 @@ class SchemaFollower:
     def _declare(self, fields: list[InferredField]) -> None:
         for inferred in fields:
             self._inferred[inferred.name] = inferred
-            self._schema["properties"][inferred.name] = inferred.as_property()
+            self._published["properties"][inferred.name] = inferred.as_property()
         self._known = self._known | {inferred.name for inferred in fields}
-        self._logger.info(
+        self._log.info(
             "%s: new schema with %s",
             self._stream.name,
             ", ".join(f"{f.name} {f.as_property()}" for f in fields),
@@ -278,11 +272,5 @@ class SchemaFollower:
         self._publish()
 
     def _publish(self) -> None:
-        stream = self._stream
-        mapper = stream._tap.mapper  # private: see the module docstring
-        mapper.register_raw_stream_schema(
-            stream.name, copy.deepcopy(self._schema), stream.primary_keys
-        )
-        stream._stream_maps = []  # re-read from the mapper on next use
-        stream._write_schema_message()  # the SDK's own SCHEMA message(s)
+        republish_schema(self._stream, copy.deepcopy(self._published))
         self.schema_messages += 1

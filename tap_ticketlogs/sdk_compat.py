@@ -37,18 +37,28 @@ and on the newest singer-sdk, so an upgrade that breaks one of these is seen bef
 8. ``Tap.sync_all`` is final (for type checkers) and the SDK has no hook for a sync that
    fails; :class:`ExitStateTap` overrides it to call :meth:`ExitStateTap.on_fatal_error`
    (the tap writes the state held back by the throttle) before the error propagates.
+9. ``Stream._write_record_message`` and ``Stream._sync_records``: every record the SDK emits
+   passes the first just before its RECORD message; in BATCH mode ``get_batches`` (public,
+   overridable) reads records from the second. :class:`RecordHookStream` calls the public
+   :meth:`~RecordHookStream.before_record_message` on both paths (schema evolution).
+10. A schema that changes mid-stream: the SDK has no public way to say so. The stream's
+    mapper (``Stream._tap.mapper``, public ``register_raw_stream_schema``) gets the widened
+    schema, the stream's cached maps (``Stream._stream_maps``) are dropped so they are read
+    again, and ``Stream._write_schema_message`` writes the SCHEMA message(s) the SDK writes at
+    the start of a sync: :func:`republish_schema`.
 """
 
 from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any, ClassVar
 
 import click
 from singer_sdk import Stream, Tap
+from singer_sdk.batch import Batcher
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
@@ -132,3 +142,38 @@ def cli_config_input(ctx: click.Context) -> tuple[dict[str, Any] | None, bool]:
 def env_var_prefix(plugin_name: str) -> str:
     """``TAP_TICKETLOGS_`` for ``tap-ticketlogs``, as the SDK derives it (entry 4)."""
     return f"{plugin_name.upper().replace('-', '_')}_"
+
+
+class RecordHookStream(Stream):
+    """A stream that sees each record just before it is written (entry 9)."""
+
+    def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Called with each record just before its RECORD message (or its BATCH file)."""
+        return record
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        super()._write_record_message(self.before_record_message(record))
+
+    @override
+    def get_batches(
+        self,
+        batch_config: Any,  # the SDK types it with a class of a private module
+        context: Context | None = None,
+    ) -> Iterable[tuple[Any, list[str]]]:
+        # The SDK's own body, with the hook: BATCH mode writes records to files, not through
+        # _write_record_message, and a record's SCHEMA must precede the BATCH naming its file.
+        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
+        records = map(self.before_record_message, self._sync_records(context, write_messages=False))
+        for manifest in batcher.get_batches(records=records):
+            yield batch_config.encoding, manifest
+
+
+def republish_schema(stream: Stream, schema: dict[str, Any]) -> None:
+    """Make ``schema`` the stream's schema from the next record on, and write SCHEMA (entry 10).
+
+    Stream maps and flattening are rebuilt from it, as at the start of a sync.
+    """
+    stream._tap.mapper.register_raw_stream_schema(stream.name, schema, stream.primary_keys)
+    stream._stream_maps = []  # falsy: the stream_maps property reads the mapper again
+    stream._write_schema_message()

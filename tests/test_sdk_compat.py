@@ -178,6 +178,51 @@ def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch)
     assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
 
 
+def test_entry_9_every_record_passes_the_hook_in_both_record_modes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    def counting(self: Stream, record: dict[str, Any]) -> dict[str, Any]:
+        seen.append(self.name)
+        return record
+
+    monkeypatch.setattr(sdk_compat.RecordHookStream, "before_record_message", counting)
+    monkeypatch.setattr(TixngoTicketStatusLogsStream, "before_record_message", counting)
+    with Sandbox(seed=5, records=40, vendors=("tixngo",)) as sandbox:
+        config = source_config(sandbox, "tixngo")
+        records = [m for m in run_tap(config).messages if m["type"] == "RECORD"]
+        assert len(records) == len(seen) == 40, "sdk_compat entry 9: RECORD path changed"
+        seen.clear()
+        config["batch_config"] = {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": f"file://{tmp_path}"},
+        }
+        batches = [m for m in run_tap(config).messages if m["type"] == "BATCH"]
+    assert batches
+    assert len(seen) == 40, "sdk_compat entry 9: BATCH records no longer pass the hook"
+    assert "_write_record_message" in inspect.getsource(Stream._sync_records)
+    assert "_sync_records(" in inspect.getsource(Stream.get_batches)
+
+
+def test_entry_10_a_republished_schema_is_what_the_next_schema_message_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tap = TapTicketLogs(config=tixngo_config("https://t.example"))
+    stream = tap.streams["tixngo_ticket_status_logs"]
+    assert stream.stream_maps, "sdk_compat entry 10: no stream maps"
+    widened = json.loads(json.dumps(stream.stream_maps[0].raw_schema))
+    widened["properties"]["gate"] = {"type": ["string", "null"]}
+    capsys.readouterr()
+    sdk_compat.republish_schema(stream, widened)
+    tap.message_writer.flush()  # type: ignore[attr-defined]
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if '"SCHEMA"' in x]
+    assert json.loads(line)["schema"]["properties"]["gate"] == {"type": ["string", "null"]}, (
+        "sdk_compat entry 10: the SCHEMA message does not carry the republished schema"
+    )
+    assert "gate" in stream.stream_maps[0].transformed_schema["properties"]
+
+
 def sdk_private_names() -> tuple[set[str], set[str]]:
     """Underscored names of the SDK classes the tap builds on, and of its OAuth
     authenticators (checked only where one is subclassed: ``_session`` is a common name)."""
