@@ -64,10 +64,15 @@ def stream_messages(output: TapOutput) -> list[dict[str, Any]]:
 
 
 def test_new_fields_are_declared_before_the_first_record_that_carries_them(
-    httpserver: HTTPServer,
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpserver.expect_request(PATH).respond_with_json({"result": ENTRIES})
     messages = stream_messages(run_tap(config_for(httpserver)))
+    # One warning line per conflict, naming the stream and the field.
+    conflicts = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(conflicts) == 2
+    assert all(line.startswith(f"{STREAM}: field '") for line in conflicts)
+    assert {line.split("'")[1] for line in conflicts} == {"count", "closedTime"}
     kinds = [m["type"] for m in messages]
     # The initial SCHEMA, then one before each record that brought a new field or type.
     assert kinds == ["SCHEMA", *["SCHEMA", "RECORD"] * 5]
