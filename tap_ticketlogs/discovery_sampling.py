@@ -111,8 +111,9 @@ def _sample_source(streams: list[TicketLogsStream[Any]]) -> dict[str, list[dict[
     parents: dict[type, tuple[TicketLogsStream[Any], list[dict[str, Any]], Context | None]] = {}
     for stream in sorted(streams, key=lambda s: s.parent_stream_type is not None):
         if stream.parent_stream_type is None:
-            first = stream.partitions[0] if stream.partitions else None
-            context = stream.connection_check_context(first)
+            # Any partition shows the fields, this shard's or not (as --test does).
+            configured = stream.configured_partitions
+            context = stream.connection_check_context(configured[0] if configured else None)
         else:
             if stream.parent_stream_type not in parents:
                 continue

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS
 from tap_ticketlogs.schema_evolution import infer_properties
+from tap_ticketlogs.sharding import shard_number
 from tests.helpers import run_cli, run_tap
 
 TIXNGO = "tixngo_ticket_status_logs"
@@ -24,7 +26,7 @@ def warnings(stderr: str) -> list[str]:
 
 
 def test_discovery_samples_tixngo_by_default_and_others_when_asked(tmp_path: Path) -> None:
-    with Sandbox(seed=4, records=200, field_style="extended", vendors=("tixngo", "akana")) as sb:
+    with Sandbox(seed=4, records=600, field_style="extended", vendors=("tixngo", "akana")) as sb:
         config = sb.tap_config()
         result = run_cli("--discover", config=config, tmp_path=tmp_path)
         assert result.returncode == 0, result.stderr
@@ -110,3 +112,16 @@ def test_a_date_time_only_when_every_sampled_value_parses() -> None:
         "seen": {"type": ["string", "null"]},
     }
     assert infer_properties(records, {})["n"] == {"type": ["number", "null"]}
+
+
+def test_a_shard_that_owns_no_partition_still_samples(tmp_path: Path) -> None:
+    count = 8
+    owned = {shard_number({"mobile_app_id": app}, count) for app in MOBILE_APPS}
+    idle = min(set(range(count)) - owned)
+    # Enough entries that the latest window of the first app holds some.
+    with Sandbox(seed=4, records=600, field_style="extended", vendors=("tixngo",)) as sandbox:
+        config = {**sandbox.tap_config(), "shard_count": count, "shard_index": idle}
+        result = run_cli("--discover", config=config, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not warnings(result.stderr)
+    assert "logDate" in discovered(result.stdout)[TIXNGO]["schema"]["properties"]
