@@ -21,8 +21,8 @@ EXTENDED = {
     "huawei_cases": ({"severity", "update_time"}, None),
     "huawei_case_operate_logs": ({"operate_ip"}, "attachment_count"),
 }
-# Streams read oldest first, where the new field must appear after records without it.
-TIME_ORDERED = ("tixngo_ticket_status_logs", "akana_transaction_logs", "huawei_case_operate_logs")
+# Streams read in time windows, oldest first: the new field appears after records without it.
+TIME_ORDERED = ("tixngo_ticket_status_logs", "akana_transaction_logs")
 NEW_DATETIMES = {
     "tixngo_ticket_status_logs": "logDate",
     "akana_transaction_logs": "ResponseDateTime",

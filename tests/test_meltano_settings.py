@@ -70,6 +70,7 @@ def every_setting(sandbox: Sandbox) -> dict[str, Any]:
             "action_names": [],  # arrays
             "from_statuses": [],
             "to_statuses": [],
+            "discovery_sampling": False,  # boolean, off: no sampling request (see below)
         },
         "akana": {"environment": "Production", "window_hours": 12, "page_size": 100},
         "socialboards": {
@@ -130,7 +131,8 @@ def test_every_setting_from_the_environment_loads_every_row(
     truth = meltano.sandbox.stats()["records"]
     assert row_counts(db, meltano.schema) == {stream: truth[stream] for stream in STREAMS}
     # The settings were used, not their defaults: 48-hour TIXNGO windows over 30 days for
-    # 3 apps (each under one 500-record page) are 45 requests; 24-hour ones would be 90.
+    # 3 apps (each under one 500-record page) are 45 requests; 24-hour ones would be 90, and
+    # the discovery sampling left on by default would add one.
     requests = meltano.sandbox.stats()["requests"]
     assert sum(requests["GET /organizer/report/ticket-status-logs"].values()) == 45
 
