@@ -11,6 +11,7 @@ import email.utils
 import logging
 import random
 import sys
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -26,7 +27,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
-from tap_ticketlogs.prefetch import Prefetcher
+from tap_ticketlogs.prefetch import PagePrefetcher, before_page_request, page_received
 from tap_ticketlogs.reachability import (
     HostReachability,
     host_of,
@@ -313,6 +314,7 @@ class TicketLogsStream(
         def send(
             prepared_request: requests.PreparedRequest, context: Context | None
         ) -> requests.Response:
+            before_page_request()  # a prefetching worker waits here for a page slot
             try:
                 response = retrying(prepared_request, context)
             except RejectedResponseError as exc:
@@ -331,6 +333,7 @@ class TicketLogsStream(
                 detail = f"{transport_problem(exc, prepared_request)} ({given_up})"
                 raise self.source_error(prepared_request, context, None, detail) from None
             self.run_stats.add(pages=1)
+            page_received(len(response.content))
             return response
 
         return send
@@ -538,7 +541,7 @@ class WindowedStream(TicketLogsStream[TToken]):
     """
 
     owns_bookmark = True
-    _prefetcher: Prefetcher[WindowKey, list[dict[str, Any]]] | None = None
+    _prefetcher: PagePrefetcher[WindowKey] | None = None
 
     @property
     def window_width(self) -> dt.timedelta:
@@ -556,7 +559,8 @@ class WindowedStream(TicketLogsStream[TToken]):
             return
         prefetcher = self._window_prefetcher()
         for window_start, window_end in self.windows(context):
-            yield from prefetcher.take(_window_key(context, window_start, window_end))
+            for page in prefetcher.pages(_window_key(context, window_start, window_end)):
+                yield from page
             self.checkpoint(context, window_end)
 
     @override
@@ -569,10 +573,10 @@ class WindowedStream(TicketLogsStream[TToken]):
             WINDOW_END: to_rfc3339(end),
         }
 
-    def _window_prefetcher(self) -> Prefetcher[WindowKey, list[dict[str, Any]]]:
+    def _window_prefetcher(self) -> PagePrefetcher[WindowKey]:
         """One prefetcher per run, planned with every window of every partition, in order."""
         if self._prefetcher is None:
-            self._prefetcher = Prefetcher(
+            self._prefetcher = PagePrefetcher(
                 self._fetch_window, max_workers=int(self.config.get("max_concurrency", 8))
             )
             self._prefetcher.plan(
@@ -580,16 +584,17 @@ class WindowedStream(TicketLogsStream[TToken]):
                 for partition in self.partitions or [{}]
                 for start, end in self.windows(partition or None)
             )
+            self._prefetcher.finish_planning()
         return self._prefetcher
 
-    def _fetch_window(self, key: WindowKey) -> list[dict[str, Any]]:
+    def _fetch_window(self, key: WindowKey) -> Iterable[dict[str, Any]]:
         partition_items, window_start, window_end = key
         window_context = {
             **dict(partition_items),
             WINDOW_START: to_rfc3339(window_start),
             WINDOW_END: to_rfc3339(window_end),
         }
-        return list(self.request_records(window_context))
+        return self.request_records(window_context)
 
     def checkpoint(self, context: Context | None, window_end: dt.datetime) -> None:
         """Record that every entry before ``window_end`` has been emitted, and say so."""
@@ -605,52 +610,83 @@ def _window_key(
 class PrefetchingParentStream(TicketLogsStream[TToken]):
     """A parent (tickets, cases) whose children's logs are fetched concurrently.
 
-    The parent list is read first; then every selected child stream is told which contexts
-    it will be synced with, in order, so their requests run ahead on a thread pool while
-    the SDK syncs one child context after the other.
+    The parent list is read lazily, a page at a time. Each parent record is announced to
+    every selected child stream as soon as it is read, and handed to the SDK (which syncs
+    its children) only once ``2 x max_concurrency`` later parents were announced: the
+    children's requests run ahead on their worker threads while the SDK syncs one child
+    context after the other, and the whole list is never held.
     """
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        children = [
+            child
+            for child in self.child_streams
+            if isinstance(child, PrefetchedChildStream) and child.selected
+        ]
+        if not children:
+            listed = self.request_records(context)
+            yield from shard_of(self.config).owned_parents(listed, self.get_child_context, context)
+            return
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
+        lookahead_depth = 2 * int(self.config.get("max_concurrency", 8))
+        announced: deque[dict[str, Any]] = deque()
         listed = self.request_records(context)
-        parents = list(shard_of(self.config).owned_parents(listed, self.get_child_context, context))
-        for child in self.child_streams:
-            if isinstance(child, PrefetchedChildStream) and child.selected:
-                child.plan(
+        try:
+            for parent in shard_of(self.config).owned_parents(
+                listed, self.get_child_context, context
+            ):
+                child_contexts = [
                     child_context
-                    for parent in parents
                     for child_context in self.generate_child_contexts(parent, context)
                     if child_context is not None
-                )
-        yield from parents
+                ]
+                for child in children:
+                    child.plan(child_contexts)
+                announced.append(parent)
+                if len(announced) > lookahead_depth:
+                    yield announced.popleft()
+            while announced:
+                yield announced.popleft()
+        finally:
+            for child in children:
+                child.finish_planning()
 
 
 class PrefetchedChildStream(TicketLogsStream[TToken]):
     """A child stream whose per-parent fetches the parent planned ahead of time.
 
-    ``fetch_partition`` returns the records of one parent context; it runs on worker
+    ``fetch_partition`` yields the records of one parent context; it runs on worker
     threads, so it must not touch stream state (bookmarks are advanced by the SDK loop).
     """
 
-    _prefetcher: Prefetcher[tuple[tuple[str, Any], ...], list[dict[str, Any]]] | None = None
+    _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
 
     def plan(self, contexts: Iterable[Context]) -> None:
         if self._prefetcher is None:
-            self._prefetcher = Prefetcher(
+            self._prefetcher = PagePrefetcher(
                 lambda key: self.fetch_partition(dict(key)),
                 max_workers=int(self.config.get("max_concurrency", 8)),
             )
         self._prefetcher.plan(tuple(sorted(ctx.items())) for ctx in contexts)
 
-    def fetch_partition(self, context: Context) -> list[dict[str, Any]]:
-        """All records of one parent context (override to skip or filter)."""
-        return list(self.request_records(context))
+    def finish_planning(self) -> None:
+        """The parent announced its last context: the workers may stop when done."""
+        if self._prefetcher is not None:
+            self._prefetcher.finish_planning()
+            self._prefetcher.close()
+            self._prefetcher = None
+
+    def fetch_partition(self, context: Context) -> Iterable[dict[str, Any]]:
+        """The records of one parent context, page by page (override to skip or filter)."""
+        return self.request_records(context)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None  # a child is always synced for one parent
         if self._prefetcher is None:
-            return self.fetch_partition(context)
-        return self._prefetcher.take(tuple(sorted(context.items())))
+            yield from self.fetch_partition(context)
+            return
+        for page in self._prefetcher.pages(tuple(sorted(context.items()))):
+            yield from page

@@ -1,127 +1,326 @@
-"""Concurrent fetching of partitions and windows, consumed in order.
+"""Concurrent fetching of windows and partitions, page by page, consumed in order.
 
-The SDK syncs one partition (and one window) after the other. A :class:`Prefetcher` runs
-the fetches of the next units of work on a thread pool while the current one is emitted,
-so up to ``max_concurrency`` requests are in flight, yet records still leave the tap in
-the order a sequential run would emit them, and a bookmark is written only after every
-record before it was emitted. Memory stays bounded: at most ``lookahead`` units are held.
+The SDK syncs one partition (and one window) after the other. A :class:`PagePrefetcher`
+fetches the pages of the next units of work (windows, child partitions) on worker threads
+while the current page is emitted, yet records leave the tap in the order a sequential run
+would emit them, and a bookmark is written only after every record before it was emitted.
+
+What is held is bounded by **pages**, never by the size of a window or a partition: every
+request takes a page slot before it is sent and gives it back once the consumer has moved
+past that page. At most ``max_pages`` slots exist (default ``2 x max_workers``), and pages
+waiting to be emitted may hold at most ``max_buffered_bytes`` of response bodies, except
+that the unit being emitted (the *head*) may always hold two pages: the one being emitted
+and the next one, requested meanwhile (pipelining). Two slots are kept free for the head,
+so units fetched ahead can never starve it.
+
+A unit's fetch is a plain iterable of records (the SDK's ``request_records``) run on a
+worker thread; the stream's request path calls :func:`before_page_request` before every
+page request and :func:`page_received` with each response's size, which is how pages are
+told apart and how a worker waits for a slot.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import Future
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
-Result = TypeVar("Result")
-_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+Record = Any
+
+#: Pages held at once default to this many per worker thread.
+PAGES_PER_WORKER = 2
+#: Response bytes that pages fetched ahead may hold (parsed, about 3 times that in memory).
+DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+#: Slots only the unit being emitted may use: the page being emitted and the next one.
+_HEAD_PAGES = 2
+
+_worker = threading.local()
 
 
-class DaemonPool:
-    """A minimal thread pool whose workers are daemon threads.
+class _Cancelled(BaseException):
+    """Raised in a worker whose unit is no longer wanted (a fatal error, a skipped unit).
 
-    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit: after a
-    fatal error, the tap would wait for every in-flight request to exhaust its retries
-    (minutes) before reporting. Daemon workers let the one-line error and the exit happen now.
+    A BaseException, so no ``except Exception`` on the request path swallows it.
     """
 
-    def __init__(self, workers: int, name: str) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
-            for index in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
 
-    def submit(self, function: Callable[..., Result], *args: Any) -> Future[Result]:  # noqa: ANN401
-        future: Future[Result] = Future()
-        self._jobs.put((future, function, args))
-        return future
-
-    def shutdown(self) -> None:
-        """Let every worker finish its current job and stop; queued jobs must be cancelled."""
-        for _ in self._threads:
-            self._jobs.put(None)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, function, args = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(function(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
-                future.set_exception(exc)
+@dataclass
+class _Page:
+    records: list[Record]
+    size: int  # response bytes (or the estimate made when its request was sent)
 
 
-class Prefetcher(Generic[Key, Result]):
-    """Runs ``fetch(key)`` ahead of time for keys announced with :meth:`plan`."""
+@dataclass(eq=False)  # units are compared by identity
+class _Unit(Generic[Key]):
+    key: Key
+    index: int
+    ready: deque[_Page] = field(default_factory=deque)
+    #: Records of the page whose request was sent last, not yet handed to the consumer.
+    pending: list[Record] = field(default_factory=list)
+    pending_size: int = 0
+    #: Bytes counted for the page being filled when its request was sent (an estimate).
+    reserved: int = 0
+    #: A slot is taken for the page being filled (its request was sent).
+    filling: bool = False
+    slots: int = 0  # slots held: ready pages plus the one being filled
+    done: bool = False
+    cancelled: bool = False
+    error: BaseException | None = None
+
+
+def before_page_request() -> None:
+    """Called by the request path before each page request (no-op outside a worker).
+
+    Hands the previous page of the worker's unit to the consumer, then waits for a slot.
+    """
+    owner: PagePrefetcher[Any] | None = getattr(_worker, "prefetcher", None)
+    if owner is not None:
+        owner._next_page(_worker.unit)
+
+
+def page_received(size: int) -> None:
+    """Called by the request path with the size of each page's response body."""
+    unit: _Unit[Any] | None = getattr(_worker, "unit", None)
+    if unit is not None:
+        unit.pending_size = size
+
+
+class PagePrefetcher(Generic[Key]):
+    """Fetches the pages of units announced with :meth:`plan`, ahead of :meth:`pages`."""
 
     def __init__(
-        self, fetch: Callable[[Key], Result], *, max_workers: int, lookahead: int | None = None
+        self,
+        fetch: Callable[[Key], Iterable[Record]],
+        *,
+        max_workers: int,
+        max_pages: int | None = None,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        name: str = "ticketlogs-fetch",
     ) -> None:
         self._fetch = fetch
         self._max_workers = max(1, max_workers)
-        self._lookahead = lookahead or 2 * self._max_workers
-        self._planned: list[Key] = []
-        self._next_to_submit = 0
-        self._futures: OrderedDict[Key, Future[Result]] = OrderedDict()
-        self._executor: DaemonPool | None = None
-        self._lock = threading.Lock()
+        self.max_pages = max(_HEAD_PAGES, max_pages or PAGES_PER_WORKER * self._max_workers)
+        # With two slots in all (one worker), the head's second slot is the only one that
+        # can be lent to the unit after it; with more, the head keeps two to itself.
+        self._head_reserve = _HEAD_PAGES if self.max_pages > _HEAD_PAGES else 1
+        self._max_buffered_bytes = max_buffered_bytes
+        self._name = name
+        self._cond = threading.Condition()
+        self._units: dict[Key, deque[_Unit[Key]]] = {}
+        self._unstarted: deque[_Unit[Key]] = deque()
+        self._planned = 0
+        self._planning_done = False
+        self._closed = False
+        self._head: _Unit[Key] | None = None
+        self._head_index = 0
+        self._threads: list[threading.Thread] = []
+        self._slots = 0
+        self._bytes = 0
+        self._page_size_estimate = 0
+        #: Most slots held at once during the run (tests assert the bound).
+        self.peak_slots = 0
+
+    # The consumer's side (the SDK's sync loop, one thread).
 
     def plan(self, keys: Iterable[Key]) -> None:
-        """Announce keys that will be taken, in the order they will be taken."""
-        with self._lock:
-            self._planned.extend(keys)
-            self._top_up()
+        """Announce units that will be taken, in the order they will be taken."""
+        with self._cond:
+            for key in keys:
+                unit = _Unit(key, self._planned)
+                self._planned += 1
+                self._units.setdefault(key, deque()).append(unit)
+                self._unstarted.append(unit)
+            self._start_workers()
+            self._cond.notify_all()
 
-    def take(self, key: Key) -> Result:
-        """The result for ``key``: prefetched if it was planned, else fetched now.
+    def finish_planning(self) -> None:
+        """No more units will be planned: workers stop once every planned unit is fetched."""
+        with self._cond:
+            self._planning_done = True
+            self._cond.notify_all()
 
-        An exception raised by the fetch is raised here, in the consumer's thread.
+    def pages(self, key: Key) -> Iterator[list[Record]]:
+        """The pages of ``key``'s unit, in order; fetched now if it was never planned.
+
+        Units planned before it and never taken are dropped. An exception raised by the
+        fetch is raised here, in the consumer's thread, after the pages fetched before it.
         """
-        with self._lock:
-            future = self._futures.pop(key, None)
-            self._top_up()
-            drained = not self._futures and self._next_to_submit >= len(self._planned)
-        if future is None:
-            return self._fetch(key)
+        with self._cond:
+            queued = self._units.get(key)
+            unit = queued.popleft() if queued else None
+            if queued is not None and not queued:
+                del self._units[key]
+            if unit is not None:
+                self._drop_units_before(unit.index)
+                self._head, self._head_index = unit, unit.index
+                self._cond.notify_all()
+        if unit is None:
+            yield from _pages_of(self._fetch(key))
+            return
+        finished = False
         try:
-            result = future.result()
+            while True:
+                with self._cond:
+                    while not unit.ready and not unit.done:
+                        self._cond.wait()
+                    if not unit.ready:
+                        break
+                    page = unit.ready.popleft()
+                yield page.records
+                with self._cond:
+                    self._release(unit, page.size)
+            if unit.error is not None:
+                raise unit.error
+            finished = True
         except BaseException:
             self.close()
             raise
-        if drained:
-            self._release_threads()  # the last planned unit: no thread is needed any more
-        return result
+        finally:
+            if not finished:
+                with self._cond:
+                    self._cancel(unit)
 
     def close(self) -> None:
-        """Cancel what has not started and release the threads."""
-        with self._lock:
-            for future in self._futures.values():
-                future.cancel()
-            self._futures.clear()
-            self._planned.clear()
-            self._next_to_submit = 0
-        self._release_threads()
+        """Stop every worker after its current request and drop what was fetched ahead."""
+        with self._cond:
+            self._closed = True
+            for queued in self._units.values():
+                for unit in queued:
+                    self._cancel(unit)
+            self._units.clear()
+            self._unstarted.clear()
+            self._cond.notify_all()
 
-    def _release_threads(self) -> None:
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown()
+    @property
+    def slots_held(self) -> int:
+        with self._cond:
+            return self._slots
 
-    def _top_up(self) -> None:
-        if self._max_workers == 1:
-            return  # sequential: fetch on demand, nothing held ahead
-        while len(self._futures) < self._lookahead and self._next_to_submit < len(self._planned):
-            key = self._planned[self._next_to_submit]
-            self._next_to_submit += 1
-            if self._executor is None:
-                self._executor = DaemonPool(self._max_workers, "ticketlogs-fetch")
-            self._futures[key] = self._executor.submit(self._fetch, key)
+    # The workers' side.
+
+    def _start_workers(self) -> None:
+        while len(self._threads) < self._max_workers and self._unstarted:
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        while (unit := self._next_unit()) is not None:
+            _worker.prefetcher, _worker.unit = self, unit
+            try:
+                for record in self._fetch(unit.key):
+                    unit.pending.append(record)
+                self._finish(unit)
+            except _Cancelled:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
+                with self._cond:
+                    self._hand_over(unit)
+                    unit.error = exc
+            finally:
+                _worker.prefetcher = _worker.unit = None
+                with self._cond:
+                    unit.done = True
+                    if unit.cancelled:
+                        self._hand_over(unit)
+                        self._cancel(unit)  # nobody will take these pages
+                    self._cond.notify_all()
+
+    def _next_unit(self) -> _Unit[Key] | None:
+        with self._cond:
+            while True:
+                if self._closed:
+                    return None
+                if self._unstarted and self._unstarted[0].index - self._head_index < self.max_pages:
+                    return self._unstarted.popleft()
+                if self._planning_done and not self._unstarted:
+                    return None
+                self._cond.wait()
+
+    def _next_page(self, unit: _Unit[Key]) -> None:
+        """Hand the filled page over, then wait until this unit may send its next request."""
+        with self._cond:
+            self._hand_over(unit)
+            while not self._may_request(unit):
+                self._cond.wait()
+            estimate = self._page_size_estimate
+            unit.filling, unit.pending_size, unit.reserved = True, estimate, estimate
+            unit.slots += 1
+            self._slots += 1
+            self._bytes += estimate
+            self.peak_slots = max(self.peak_slots, self._slots)
+
+    def _may_request(self, unit: _Unit[Key]) -> bool:
+        if self._closed or unit.cancelled:
+            raise _Cancelled
+        if unit is self._head:
+            if unit.slots < self._head_reserve:
+                return True
+            free = self.max_pages - self._slots
+        else:
+            head_slots = self._head.slots if self._head is not None else 0
+            free = self.max_pages - self._head_reserve - (self._slots - head_slots)
+            free = min(free, self.max_pages - self._slots)
+        return free > 0 and self._bytes + self._page_size_estimate <= self._max_buffered_bytes
+
+    def _finish(self, unit: _Unit[Key]) -> None:
+        with self._cond:
+            if unit.pending and not unit.filling:
+                # Records that came without a request (configured ids): one page of them.
+                while not self._may_request(unit):
+                    self._cond.wait()
+                unit.filling = True
+                unit.slots += 1
+                self._slots += 1
+            self._hand_over(unit)
+
+    def _hand_over(self, unit: _Unit[Key]) -> None:
+        """Move the page being filled to the consumer's queue (caller holds the lock)."""
+        if not unit.filling:
+            return
+        size = unit.pending_size
+        # The estimate counted when the request was sent becomes the page's actual size.
+        self._bytes += size - unit.reserved
+        self._page_size_estimate = max(self._page_size_estimate, size)
+        unit.ready.append(_Page(unit.pending, size))
+        unit.pending, unit.pending_size, unit.reserved, unit.filling = [], 0, 0, False
+        self._cond.notify_all()
+
+    def _release(self, unit: _Unit[Key], size: int) -> None:
+        unit.slots -= 1
+        self._slots -= 1
+        self._bytes -= size
+        self._cond.notify_all()
+
+    def _cancel(self, unit: _Unit[Key]) -> None:
+        """Drop a unit's pages and free its slots (caller holds the lock)."""
+        unit.cancelled = True
+        while unit.ready:
+            self._release(unit, unit.ready.popleft().size)
+        if unit in self._unstarted:
+            self._unstarted.remove(unit)
+            unit.done = True
+        if self._head is unit:
+            self._head = None
+        self._cond.notify_all()
+
+    def _drop_units_before(self, index: int) -> None:
+        """Units planned before ``index`` and never taken (caller holds the lock)."""
+        for key in list(self._units):
+            queued = self._units[key]
+            for unit in [unit for unit in queued if unit.index < index]:
+                queued.remove(unit)
+                self._cancel(unit)
+            if not queued:
+                del self._units[key]
+
+
+def _pages_of(records: Iterable[Record]) -> Iterator[list[Record]]:
+    """An unplanned unit, fetched in the consumer's thread: its records one page each."""
+    for record in records:
+        yield [record]

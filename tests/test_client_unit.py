@@ -1,4 +1,4 @@
-"""Shared REST behaviour: Retry-After, paging keys, record keys, redaction, prefetching."""
+"""Shared REST behaviour: Retry-After, paging keys, record keys, redaction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import json
 import logging
-import threading
 
 import pytest
 import requests
@@ -14,7 +13,6 @@ from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_ticketlogs.client import retry_after_seconds
 from tap_ticketlogs.output import BlockWriter
-from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.redaction import MASK, REDACTOR, Redactor, install_log_redaction
 from tap_ticketlogs.tixngo.pagination import next_page_key
@@ -110,44 +108,6 @@ def test_log_records_are_redacted() -> None:
     assert "very-secret-token-42" not in text
     assert f"Bearer {MASK}" in text
     assert "RuntimeError: failed with ***" in text
-
-
-def test_prefetcher_returns_results_in_the_order_taken() -> None:
-    calls: list[int] = []
-    lock = threading.Lock()
-
-    def fetch(key: int) -> int:
-        with lock:
-            calls.append(key)
-        return key * 10
-
-    prefetcher: Prefetcher[int, int] = Prefetcher(fetch, max_workers=4)
-    prefetcher.plan(range(20))
-    assert [prefetcher.take(key) for key in range(20)] == [key * 10 for key in range(20)]
-    assert sorted(calls) == list(range(20))  # each fetched exactly once
-
-
-def test_prefetcher_raises_the_fetch_error_in_the_consumer() -> None:
-    def fetch(key: int) -> int:
-        if key == 3:
-            msg = "fetch failed"
-            raise RuntimeError(msg)
-        return key
-
-    prefetcher: Prefetcher[int, int] = Prefetcher(fetch, max_workers=3)
-    prefetcher.plan(range(6))
-    assert [prefetcher.take(key) for key in range(3)] == [0, 1, 2]
-    with pytest.raises(RuntimeError, match="fetch failed"):
-        prefetcher.take(3)
-
-
-def test_prefetcher_with_one_worker_fetches_on_demand() -> None:
-    fetched: list[int] = []
-    prefetcher: Prefetcher[int, int] = Prefetcher(lambda k: fetched.append(k) or k, max_workers=1)
-    prefetcher.plan(range(5))
-    assert fetched == []
-    assert prefetcher.take(0) == 0
-    assert fetched == [0]
 
 
 def test_block_writer_keeps_records_until_the_next_other_message(

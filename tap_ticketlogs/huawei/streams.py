@@ -437,14 +437,20 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         return self.page_params(next_page_token)
 
     @override
-    def fetch_partition(self, context: Context) -> list[dict[str, Any]]:
+    def fetch_partition(self, context: Context) -> Iterator[dict[str, Any]]:
         # An entry repeated at a page boundary (the list grew while it was read) is kept once.
-        entries: dict[str, dict[str, Any]] = {}
+        seen: set[str] = set()
+        later = False
         for entry in self.request_records(context):
-            entries.setdefault(str(entry.get("incident_log_id")), entry)
-        if self._has_later_entries(entries.values()):
+            entry_id = str(entry.get("incident_log_id"))
+            if entry_id in seen:
+                continue
+            seen.add(entry_id)
+            later = later or self._has_later_entries((entry,))
+            yield entry
+        if later:
+            # Known before the case's last page is handed on, as when it was read whole.
             self.tracker.has_later_entries([str(context["case_id"])])
-        return list(entries.values())
 
     def _has_later_entries(self, entries: Iterable[dict[str, Any]]) -> bool:
         """Whether a case's log holds entries this run leaves for the next one."""

@@ -411,13 +411,13 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
         return {"action_types": list(self.source_config.get("action_types") or [])}
 
     @override
-    def fetch_partition(self, context: Context) -> list[dict[str, Any]]:
+    def fetch_partition(self, context: Context) -> Iterator[dict[str, Any]]:
         bounds = self.run_bounds()
         if bounds.empty:
-            return []
+            return
         ticket_id = context["ticket_id"]
         try:
-            entries = list(self.request_records(context))
+            yield from self._in_run(self.request_records(context), ticket_id, bounds)
         except SourceAPIError as exc:
             if exc.status != HTTPStatus.NOT_FOUND:
                 raise
@@ -429,11 +429,9 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             with self._lock:
                 self.skipped_tickets.append(ticket_id)
             self.run_stats.add(skipped=1)
-            return []
-        return list(self._in_run(entries, ticket_id, bounds))
 
     def _in_run(
-        self, entries: list[dict[str, Any]], ticket_id: int, bounds: RunBounds
+        self, entries: Iterable[dict[str, Any]], ticket_id: int, bounds: RunBounds
     ) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         for entry in entries:
