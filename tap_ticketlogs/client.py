@@ -156,6 +156,9 @@ class TicketLogsStream(
     #: Query parameters worth naming in an error line (time windows, offsets).
     described_params: ClassVar[tuple[str, ...]] = ()
 
+    #: Most page slots its prefetcher held at once (requests in flight included).
+    peak_pages_held: int = 0
+
     #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
     retry_base_seconds: ClassVar[float] = 0.5
     retry_max_seconds: ClassVar[float] = 60.0
@@ -562,6 +565,7 @@ class WindowedStream(TicketLogsStream[TToken]):
             for page in prefetcher.pages(_window_key(context, window_start, window_end)):
                 yield from page
             self.checkpoint(context, window_end)
+        self.peak_pages_held = prefetcher.peak_slots
 
     @override
     def connection_check_context(self, partition: Context | None) -> Context | None:
@@ -676,6 +680,7 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
         if self._prefetcher is not None:
             self._prefetcher.finish_planning()
             self._prefetcher.close()
+            self.peak_pages_held = max(self.peak_pages_held, self._prefetcher.peak_slots)
             self._prefetcher = None
 
     def fetch_partition(self, context: Context) -> Iterable[dict[str, Any]]:

@@ -220,14 +220,16 @@ class PagePrefetcher(Generic[Key]):
                 pass
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
                 with self._cond:
-                    self._hand_over(unit)
+                    if unit.pending:
+                        self._hand_over(unit)  # records read before the failure go out
+                    self._drop_filling(unit)
                     unit.error = exc
             finally:
                 _worker.prefetcher = _worker.unit = None
                 with self._cond:
                     unit.done = True
                     if unit.cancelled:
-                        self._hand_over(unit)
+                        self._drop_filling(unit)
                         self._cancel(unit)  # nobody will take these pages
                     self._cond.notify_all()
 
@@ -290,6 +292,15 @@ class PagePrefetcher(Generic[Key]):
         unit.ready.append(_Page(unit.pending, size))
         unit.pending, unit.pending_size, unit.reserved, unit.filling = [], 0, 0, False
         self._cond.notify_all()
+
+    def _drop_filling(self, unit: _Unit[Key]) -> None:
+        """Give back the slot of a page that will never be handed over (caller holds the lock)."""
+        if unit.filling:
+            unit.slots -= 1
+            self._slots -= 1
+            self._bytes -= unit.reserved
+            unit.pending, unit.pending_size, unit.reserved, unit.filling = [], 0, 0, False
+            self._cond.notify_all()
 
     def _release(self, unit: _Unit[Key], size: int) -> None:
         unit.slots -= 1

@@ -10,7 +10,7 @@ import json
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +41,7 @@ def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
 
 
 DEFAULT_RECORDS = 2_000
+REQUEST_LOG_SIZE = 10_000
 
 
 class Sandbox:
@@ -78,6 +79,9 @@ class Sandbox:
         self.faults = FaultInjector(faults, seed)
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, int]] = Counter()
+        #: (when the answer went out, route label, status) of the latest API requests, so
+        #: clients can check rates and ordering (time.monotonic() seconds).
+        self.request_log: deque[tuple[float, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.httpd = _QuietServer((host, port), _handler_class(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -129,7 +133,14 @@ class Sandbox:
         with self._lock:
             for (label, status), count in sorted(self.requests.items()):
                 requests.setdefault(label, {})[str(status)] = count
-        return {"records": records, "requests": requests, "config": self.tap_config()}
+        with self._lock:
+            log = [list(entry) for entry in self.request_log]
+        return {
+            "records": records,
+            "requests": requests,
+            "request_log": log,
+            "config": self.tap_config(),
+        }
 
     def served(self) -> dict[str, list[dict[str, Any]]]:
         """Every record served, by tap stream, as sent (needs ``keep_served``)."""
@@ -160,6 +171,7 @@ class Sandbox:
             response = fault or route.handler(request)
             with self._lock:
                 self.requests[(route.label, response.status)] += 1
+                self.request_log.append((time.monotonic(), route.label, response.status))
             return response
         return Response.json(404, {"message": f"no route for {request.method} {request.path}"})
 
