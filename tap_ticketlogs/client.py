@@ -7,6 +7,7 @@ filter by a time range) and only declare what differs: path, paginator, paramete
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import email.utils
 import logging
 import random
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import backoff
+import msgspec
 import requests
-import simplejson
 from singer_sdk import RESTStream, Tap, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -34,6 +35,7 @@ from tap_ticketlogs.reachability import (
     host_reachability,
     is_unanswered_connection,
 )
+from tap_ticketlogs.record_path import LeanRecordPath
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.run_context import RunContext, run_context_of
 from tap_ticketlogs.run_stats import RunStats, RunStatsCounter
@@ -55,6 +57,8 @@ WindowKey = tuple[tuple[tuple[str, Any], ...], dt.datetime, dt.datetime]
 # Longest piece of a response body quoted in an error line.
 _BODY_EXCERPT_CHARS = 200
 _MISSING = object()
+#: Bodies are parsed once, with exact numbers (Decimal), as the SDK's own JSON reader does.
+JSON_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
 WINDOW_START = "window_start"
 WINDOW_END = "window_end"
 
@@ -105,8 +109,8 @@ def decoded_json(response: requests.Response) -> Any:  # noqa: ANN401 - any JSON
     if cached is not _MISSING:
         return cached
     try:
-        body = simplejson.loads(response.content, use_decimal=True)
-    except (ValueError, UnicodeDecodeError):
+        body = JSON_DECODER.decode(response.content)
+    except (msgspec.DecodeError, UnicodeDecodeError):
         content_type = response.headers.get("Content-Type", "no content type")
         msg = f"HTTP {response.status_code} body is not JSON ({content_type})"
         raise RetriableResponseError(msg, response) from None
@@ -143,7 +147,7 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
 
 
 class TicketLogsStream(
-    StateGatedStream, BookmarkOwningStream, RecordHookStream, RESTStream[TToken]
+    LeanRecordPath, StateGatedStream, BookmarkOwningStream, RecordHookStream, RESTStream[TToken]
 ):
     """Base of every stream: one vendor section of the config, one error vocabulary."""
 
@@ -563,6 +567,7 @@ class WindowedStream(TicketLogsStream[TToken]):
         prefetcher = self._window_prefetcher()
         for window_start, window_end in self.windows(context):
             for page in prefetcher.pages(_window_key(context, window_start, window_end)):
+                self.page_started()
                 yield from page
             self.checkpoint(context, window_end)
         self.peak_pages_held = prefetcher.peak_slots
@@ -630,7 +635,10 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
         ]
         if not children:
             listed = self.request_records(context)
-            yield from shard_of(self.config).owned_parents(listed, self.get_child_context, context)
+            shard = shard_of(self.config)
+            for parent in shard.owned_parents(listed, self.get_child_context, context):
+                self.page_started()  # parents are few: each is stamped when read
+                yield parent
             return
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
@@ -650,8 +658,10 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
                     child.plan(child_contexts)
                 announced.append(parent)
                 if len(announced) > lookahead_depth:
+                    self.page_started()
                     yield announced.popleft()
             while announced:
+                self.page_started()
                 yield announced.popleft()
         finally:
             for child in children:
@@ -694,4 +704,5 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
             yield from self.fetch_partition(context)
             return
         for page in self._prefetcher.pages(tuple(sorted(context.items()))):
+            self.page_started()
             yield from page

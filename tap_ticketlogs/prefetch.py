@@ -21,6 +21,7 @@ told apart and how a worker waits for a slot.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -114,6 +115,7 @@ class PagePrefetcher(Generic[Key]):
         self._planned = 0
         self._planning_done = False
         self._closed = False
+        self._failed_index = sys.maxsize
         self._head: _Unit[Key] | None = None
         self._head_index = 0
         self._threads: list[threading.Thread] = []
@@ -224,6 +226,8 @@ class PagePrefetcher(Generic[Key]):
                         self._hand_over(unit)  # records read before the failure go out
                     self._drop_filling(unit)
                     unit.error = exc
+                    # The run stops at this unit: nothing after it is requested any more.
+                    self._failed_index = min(self._failed_index, unit.index)
             finally:
                 _worker.prefetcher = _worker.unit = None
                 with self._cond:
@@ -236,7 +240,9 @@ class PagePrefetcher(Generic[Key]):
     def _next_unit(self) -> _Unit[Key] | None:
         with self._cond:
             while True:
-                if self._closed:
+                if self._closed or (
+                    self._unstarted and self._unstarted[0].index > self._failed_index
+                ):
                     return None
                 if self._unstarted and self._unstarted[0].index - self._head_index < self.max_pages:
                     return self._unstarted.popleft()
@@ -258,7 +264,7 @@ class PagePrefetcher(Generic[Key]):
             self.peak_slots = max(self.peak_slots, self._slots)
 
     def _may_request(self, unit: _Unit[Key]) -> bool:
-        if self._closed or unit.cancelled:
+        if self._closed or unit.cancelled or unit.index > self._failed_index:
             raise _Cancelled
         if unit is self._head:
             if unit.slots < self._head_reserve:

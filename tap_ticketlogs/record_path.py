@@ -1,0 +1,89 @@
+"""The lean record path: where each record becomes a RECORD message, and nothing more.
+
+The SDK's per-record path deselects properties (a walk over every field, even when every
+field is selected), reads the clock for ``time_extracted``, builds a message object and
+syncs child streams of streams that have none. :class:`LeanRecordPath` keeps every
+guarantee of that path (stream maps and aliases, ``time_extracted``, BATCH untouched,
+partition keys added to records) and skips the work that protects nothing; a stream with
+deselected fields or type conformance goes through the SDK's own path.
+
+Only private SDK hooks allow this (``Stream._write_record_message``,
+``Stream._process_record``, ``Stream._stream_version``): they are used here and nowhere
+else, and ``tests/test_record_path.py`` fails loudly when the SDK changes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.helpers.types import Context
+from singer_sdk.mapper import SameRecordTransform
+from typing_extensions import override
+
+from tap_ticketlogs.output import BlockWriter, rfc3339
+from tap_ticketlogs.timeutil import utc_now
+
+
+class LeanRecordPath(Stream):
+    """Mixin of every stream of the tap: one place where each record is written."""
+
+    #: ``time_extracted`` of the records being written: read once per page, not per record.
+    _extracted_at: str | None = None
+    _every_field_selected: bool | None = None
+
+    def page_started(self) -> None:
+        """A new page of records is about to be written: it was extracted now."""
+        self._extracted_at = rfc3339(utc_now())
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Finalise one record and write it, once per stream map (alias).
+
+        The one place on the RECORD path where a record is seen just before it is written:
+        per-record checks of what goes out (e.g. a schema that must widen first) go here.
+        """
+        writer = self._tap.message_writer
+        if not (isinstance(writer, BlockWriter) and self._lean_path_applies()):
+            # Deselected fields or type conformance: the SDK's own path does it.
+            super()._write_record_message(record)
+            return
+        if self._extracted_at is None:
+            self.page_started()
+        extracted_at = self._extracted_at
+        version = self._stream_version
+        for stream_map in self.stream_maps:
+            if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled:
+                mapped: dict[str, Any] | None = record
+            else:
+                mapped = stream_map.transform(record)
+            if mapped is not None:  # else filtered out by a stream map
+                writer.write_record(stream_map.stream_alias, mapped, version, extracted_at)
+
+    def _lean_path_applies(self) -> bool:
+        """Every field selected and no type conformance: nothing to remove or convert."""
+        if self._every_field_selected is None:
+            self._every_field_selected = all(self.mask.values())
+        return (
+            self._every_field_selected and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+        )
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        self.write_record(record)
+        self.state_manager.is_flushed = False
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        # No child to sync: only what the SDK adds to every record, its partition keys.
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
