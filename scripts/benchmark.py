@@ -1,14 +1,27 @@
-"""Benchmark the tap against the sandbox: records/s, requests/s, peak RSS, and ratios.
+"""Benchmark the tap: bulk speed and CPU against a plain loop, flat memory, many partitions.
 
-    .venv/bin/python scripts/benchmark.py [--records 20000] [--latency-ms 20]
+    .venv/bin/python scripts/benchmark.py            # the full run (a few minutes)
+    .venv/bin/python scripts/benchmark.py --smoke    # small figures in ~30 s (the tests run it)
     .venv/bin/python scripts/benchmark.py --shards 1,2,4 [--records 16000] [--latency-ms 200]
     .venv/bin/python scripts/benchmark.py --account-history [--latency-ms 0]
 
-Each scenario runs the real `tap-ticketlogs` command as a child process (stdout to
-/dev/null) against a sandbox child process, in this process tree; peak RSS is the child's
-own maximum resident set (wait4). Ratios compare with the baseline scenario
-(`max_concurrency` 1) of the same run, so figures from different machines stay comparable.
-Nothing here asserts a time: it prints figures.
+Everything runs as child processes of this one, on the same machine, in one run, so the
+ratios printed compare like with like (absolute figures move with the machine's load):
+
+* bulk: the real ``tap-ticketlogs`` command and a plain ``requests`` + orjson loop (one
+  line per record, sequential pages) read the same TIXNGO-style server: records/s of each,
+  their ratio, and client CPU (user + system) per record. The server is a streaming
+  TIXNGO look-alike in this file: it makes pages from the record index on the fly, so it
+  can serve millions of entries without holding them (the sandbox keeps every entry).
+* memory: peak RSS of the tap reading ``--rss-records`` entries (e.g. 100 000 and
+  2 000 000), each partition in ONE time window, pages of 10 000.
+* many partitions: the Socialboards sandbox (tickets, their logs in chains of 1-2 pages,
+  ``--latency-ms`` per request) at ``max_concurrency`` 1, 8 and 16: wall time and the
+  time from the first request to the last answer (what concurrency can shorten; the
+  interpreter's start-up is not in it), speed-ups over 1, and the ideal bound
+  (requests x latency / concurrency).
+
+Peak RSS and CPU come from ``wait4`` on each child. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -20,11 +33,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
 
 from tap_ticketlogs.sandbox.akana import AkanaAPI
 from tap_ticketlogs.sandbox.core import VendorAPI
@@ -34,53 +52,282 @@ from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
 from tap_ticketlogs.sandbox.tixngo import TixngoAPI
 
 BIN = Path(sys.executable).parent
+RECORD_MARK = b'{"type":"RECORD"'
+APPS = ("app-benchmark-1", "app-benchmark-2", "app-benchmark-3")
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+SPAN = dt.timedelta(days=7)
+BULK_PATH = "/organizer/report/ticket-status-logs"
+PAGE_SIZE = 10_000
+ACTIONS = ("Activate", "Transfer", "Accept transfer", "Scan", "Download")
 
 
 @dataclass
-class Result:
-    name: str
+class Run:
+    """One child process: wall seconds, records written, CPU seconds, peak RSS."""
+
     seconds: float
     records: int
-    requests: int
+    cpu_seconds: float
     peak_rss_mb: float
 
     @property
     def records_per_s(self) -> float:
-        return self.records / self.seconds
+        return self.records / self.seconds if self.seconds else 0.0
 
     @property
-    def requests_per_s(self) -> float:
-        return self.requests / self.seconds
+    def cpu_us_per_record(self) -> float:
+        return 1e6 * self.cpu_seconds / self.records if self.records else 0.0
 
 
-def sandbox_stats(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"{url}/_sandbox/stats") as response:  # noqa: S310 - loopback
-        stats: dict[str, object] = json.load(response)
-    return stats
-
-
-def served_requests(url: str) -> int:
-    requests = sandbox_stats(url)["requests"]
-    assert isinstance(requests, dict)
-    return sum(sum(by_status.values()) for by_status in requests.values())
-
-
-def run_tap(name: str, config: dict[str, object], url: str, workdir: Path) -> Result:
-    path = workdir / f"{name}.json"
-    path.write_text(json.dumps(config))
-    before = served_requests(url)
+def run_counting(command: list[str], log: Path) -> Run:
+    """Run a command, count the RECORD lines it writes, measure it with wait4."""
     started = time.perf_counter()
-    with open(workdir / f"{name}.stdout", "w") as stdout, open(workdir / f"{name}.log", "w") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own command
-            [str(BIN / "tap-ticketlogs"), "--config", str(path)], stdout=stdout, stderr=log
-        )
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)  # noqa: S603
+        assert process.stdout is not None
+        records, tail = 0, b""
+        while chunk := process.stdout.read(1 << 20):
+            window = tail + chunk
+            records += window.count(RECORD_MARK)
+            # Keep the tail that could hold the start of a mark cut by the chunk boundary.
+            tail = window[-(len(RECORD_MARK) - 1) :]
+            records -= tail.count(RECORD_MARK)
+        records += tail.count(RECORD_MARK)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{name}: tap failed, see {workdir / (name + '.log')}")
-    with open(workdir / f"{name}.stdout") as stdout:
-        records = sum(1 for line in stdout if line.startswith('{"type":"RECORD"'))
-    return Result(name, seconds, records, served_requests(url) - before, usage.ru_maxrss / 1024)
+        sys.exit(f"{command[0]} failed, see {log}:\n{log.read_text()[-2000:]}")
+    return Run(seconds, records, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+# The streaming TIXNGO-style server (run as `benchmark.py serve`).
+
+
+def entry(app_index: int, index: int, step: float) -> dict[str, Any]:
+    when = START + dt.timedelta(seconds=index * step)
+    return {
+        "ticketId": f"TKT-{app_index}-{index:09d}",
+        "eventId": f"EVT-{index % 11:03d}",
+        "actionName": ACTIONS[index % len(ACTIONS)],
+        "fromStatus": "DOWNLOADED",
+        "toStatus": "ACTIVATED",
+        "fromOwnerId": f"user-{index % 397:04d}",
+        "toOwnerId": f"user-{index % 389:04d}",
+        "actor": "MOBILE_APP",
+        "actionDate": when.isoformat(timespec="milliseconds"),
+        "deviceOs": ("ios", "android", None)[index % 3],
+    }
+
+
+def serve(records: int) -> None:
+    """Serve ``records`` entries spread over APPS and SPAN, made on the fly."""
+    # The first apps take the remainder, so the apps hold exactly ``records`` in all.
+    per_app = [records // len(APPS) + (i < records % len(APPS)) for i in range(len(APPS))]
+
+    def index_at(app_index: int, value: str) -> int:
+        instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        step = SPAN.total_seconds() / per_app[app_index]
+        seconds = (instant - START).total_seconds()
+        return max(0, min(per_app[app_index], -int(-seconds // step)))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+            app_index = APPS.index(query["mobileAppId"])
+            first = index_at(app_index, query["from"])
+            last = index_at(app_index, query["to"])
+            step = SPAN.total_seconds() / per_app[app_index]
+            offset = first + int(query.get("paginationKey") or 0)
+            limit = int(query.get("limit") or PAGE_SIZE)
+            end = min(last, offset + limit)
+            page: dict[str, Any] = {
+                "pagination": {"limit": limit},
+                "result": [entry(app_index, index, step) for index in range(offset, end)],
+            }
+            if end < last:
+                page["pagination"]["nextPageKey"] = str(end - first)
+            body = msgspec.json.encode(page)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:  # noqa: ANN401, ARG002 - quiet
+            return
+
+    ThreadingHTTPServer.request_queue_size = 128  # no SYN dropped when threads connect at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+class Child:
+    """A server child process printing its URL on its first line."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def bulk_config(url: str, *, window_hours: float, concurrency: int) -> dict[str, Any]:
+    return {
+        "start_date": START.isoformat(),
+        "end_date": (START + SPAN).isoformat(),
+        "lag_minutes": 0,
+        "max_concurrency": concurrency,
+        "tixngo": {
+            "base_url": url,
+            "api_key": "benchmark-key",
+            "mobile_app_ids": list(APPS),
+            "window_hours": window_hours,
+            "page_size": PAGE_SIZE,
+        },
+    }
+
+
+PLAIN_LOOP = textwrap.dedent(
+    """
+    import sys, orjson, requests
+    url, start, end, apps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    out = sys.stdout.buffer
+    session = requests.Session()
+    for app in apps:
+        key = None
+        while True:
+            params = {"mobileAppId": app, "from": start, "to": end, "limit": 10000}
+            if key:
+                params["paginationKey"] = key
+            body = orjson.loads(session.get(url, params=params, timeout=60).content)
+            for record in body["result"]:
+                record["mobile_app_id"] = app
+                out.write(orjson.dumps({"type": "RECORD", "stream": "logs", "record": record}))
+                out.write(b"\\n")
+            key = (body.get("pagination") or {}).get("nextPageKey")
+            if not key:
+                break
+    """
+)
+
+
+def tap_command(config: dict[str, Any], workdir: Path, name: str) -> list[str]:
+    path = workdir / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return [str(BIN / "tap-ticketlogs"), "--config", str(path)]
+
+
+def bulk(records: int, workdir: Path) -> None:
+    with Child([sys.executable, __file__, "serve", "--records", str(records)]) as server:
+        config = bulk_config(server.url, window_hours=24, concurrency=8)
+        tap = run_counting(tap_command(config, workdir, "bulk"), workdir / "bulk.log")
+        loop = run_counting(
+            [
+                sys.executable,
+                "-c",
+                PLAIN_LOOP,
+                server.url + BULK_PATH,
+                START.isoformat(),
+                (START + SPAN).isoformat(),
+                *APPS,
+            ],
+            workdir / "loop.log",
+        )
+    print(f"\nbulk: {records} TIXNGO-style entries, 3 apps, 24 h windows, pages of {PAGE_SIZE}")
+    print(f"{'client':<34}{'records':>10}{'s':>8}{'records/s':>11}{'CPU µs/rec':>12}{'RSS MB':>8}")
+    for name, run in (("tap (max_concurrency 8)", tap), ("plain requests + orjson loop", loop)):
+        print(
+            f"{name:<34}{run.records:>10}{run.seconds:>8.2f}{run.records_per_s:>11.0f}"
+            f"{run.cpu_us_per_record:>12.1f}{run.peak_rss_mb:>8.1f}"
+        )
+    print(f"tap / loop records/s: {tap.records_per_s / loop.records_per_s:.2f}")
+
+
+def memory(sizes: list[int], workdir: Path) -> None:
+    print("\nmemory: peak RSS of the tap, ONE window per partition (3 apps), pages of 10 000")
+    print(f"{'records':>10}{'s':>8}{'records/s':>11}{'CPU µs/rec':>12}{'RSS MB':>8}{'x first':>9}")
+    first: Run | None = None
+    for size in sizes:
+        with Child([sys.executable, __file__, "serve", "--records", str(size)]) as server:
+            config = bulk_config(
+                server.url, window_hours=SPAN.total_seconds() / 3600, concurrency=8
+            )
+            run = run_counting(tap_command(config, workdir, f"rss{size}"), workdir / "rss.log")
+        first = first or run
+        print(
+            f"{run.records:>10}{run.seconds:>8.2f}{run.records_per_s:>11.0f}"
+            f"{run.cpu_us_per_record:>12.1f}{run.peak_rss_mb:>8.1f}"
+            f"{run.peak_rss_mb / first.peak_rss_mb:>9.2f}"
+        )
+
+
+def sandbox_log(url: str) -> list[list[Any]]:
+    """The sandbox's request log: [seconds, path, status] of its latest requests."""
+    with urllib.request.urlopen(f"{url}/_sandbox/stats") as response:  # noqa: S310 - loopback
+        stats: dict[str, Any] = json.load(response)
+    log: list[list[Any]] = stats["request_log"]
+    return log
+
+
+def many_partitions(tickets: int, latency_ms: float, levels: list[int], workdir: Path) -> None:
+    config_path = workdir / "sandbox.json"
+    sandbox = [
+        str(BIN / "tap-ticketlogs-sandbox"),
+        "--records",
+        str(tickets * 8),  # the sandbox makes one ticket per 8 log entries
+        "--latency-ms",
+        str(latency_ms),
+        "--write-config",
+        str(config_path),
+    ]
+    results: list[tuple[int, Run, int, float]] = []
+    with Child(sandbox) as server:
+        full = json.loads(config_path.read_text())
+        config = {key: full[key] for key in ("start_date", "end_date", "lag_minutes")}
+        config["socialboards"] = full["socialboards"]  # log pages of 50 entries
+        for level in levels:
+            before = len(sandbox_log(server.url))
+            command = tap_command({**config, "max_concurrency": level}, workdir, f"many{level}")
+            run = run_counting(command, workdir / "many.log")
+            served = sandbox_log(server.url)[before:]
+            # From the first request sent to the last answered: the run without the
+            # interpreter's start-up, which no concurrency can shorten.
+            span = served[-1][0] - served[0][0] + latency_ms / 1000
+            results.append((level, run, len(served), span))
+    base, base_span = results[0][1], results[0][3]
+    print(
+        f"\nmany partitions: Socialboards, {tickets} tickets, pages of 50 entries, "
+        f"{latency_ms:g} ms per request"
+    )
+    print(
+        f"{'max_concurrency':>16}{'requests':>10}{'wall s':>8}{'x seq':>7}"
+        f"{'requests s':>12}{'x seq':>7}{'ideal x':>9}{'of ideal':>10}"
+    )
+    for level, run, requests, span in results:
+        ideal = base_span / (requests * latency_ms / 1000 / level)
+        speedup = base_span / span
+        print(
+            f"{level:>16}{requests:>10}{run.seconds:>8.2f}{base.seconds / run.seconds:>7.2f}"
+            f"{span:>12.2f}{speedup:>7.2f}{ideal:>9.2f}{speedup / ideal:>10.0%}"
+        )
+
+
+def served_requests(url: str) -> int:
+    """Requests the sandbox has answered so far, by any path and status."""
+    with urllib.request.urlopen(f"{url}/_sandbox/stats") as response:  # noqa: S310 - loopback
+        stats: dict[str, Any] = json.load(response)
+    return sum(sum(by_status.values()) for by_status in stats["requests"].values())
 
 
 # Sources whose partitions are many: one per ticket (records / 8) and per case (records / 40).
@@ -153,12 +400,24 @@ def shard_benchmark(records: int, latency_ms: float, shard_counts: list[int]) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=20_000, help="records per stream")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="sandbox delay per request")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--smoke", action="store_true", help="small figures, ~30 s")
+    parser.add_argument("--bulk-records", type=int, default=300_000)
+    parser.add_argument("--rss-records", default="100000,2000000", help="comma-separated")
+    parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        help="sandbox delay per request (many partitions: 100; --shards, --account-history: 20)",
+    )
+    parser.add_argument("--concurrency", default="1,8,16", help="comma-separated")
+    parser.add_argument("--parts", default="bulk,memory,many", help="which parts to run")
     parser.add_argument(
         "--shards",
         help="instead: the many-partition scenario as these shard counts, e.g. 1,2,4",
+    )
+    parser.add_argument(
+        "--records", type=int, help="with --shards: sandbox records per stream (20 000)"
     )
     parser.add_argument(
         "--account-history",
@@ -166,61 +425,36 @@ def main() -> None:
         help="instead: one incremental run per source after 1, 6 and 24 months of history, "
         "and the STATE messages of a 5-year backfill of 20 apps",
     )
+    parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.records)
+        return
     if args.account_history:
-        account_history(args.latency_ms)
-        backfill_state_messages(args.latency_ms)
+        latency = 20.0 if args.latency_ms is None else args.latency_ms
+        account_history(latency)
+        backfill_state_messages(latency)
         return
     if args.shards:
         counts = [int(count) for count in args.shards.split(",")]
-        shard_benchmark(args.records, args.latency_ms, counts)
+        latency = 20.0 if args.latency_ms is None else args.latency_ms
+        shard_benchmark(args.records or 20_000, latency, counts)
         return
-
+    if args.smoke:
+        args.bulk_records, args.rss_records, args.tickets = 30_000, "9000,60000", 24
+        args.latency_ms, args.concurrency = 20.0, "1,8"
+    print(f"benchmark on {os.cpu_count()} cores, figures from this one run")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        config_path = workdir / "sandbox.json"
-        sandbox = subprocess.Popen(  # noqa: S603
-            [
-                str(BIN / "tap-ticketlogs-sandbox"),
-                "--records", str(args.records),
-                "--latency-ms", str(args.latency_ms),
-                "--write-config", str(config_path),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        try:
-            assert sandbox.stdout is not None
-            url = sandbox.stdout.readline().strip()
-            config = json.loads(config_path.read_text())
-            scenarios = {
-                "baseline: 1 request at a time": {**config, "max_concurrency": 1},
-                "concurrent: max_concurrency 8": {**config, "max_concurrency": 8},
-                "concurrent: max_concurrency 16": {**config, "max_concurrency": 16},
-            }
-            results = [
-                run_tap(f"run{index}", scenario, url, workdir)
-                for index, scenario in enumerate(scenarios.values())
-            ]
-            for result, name in zip(results, scenarios, strict=True):
-                result.name = name
-        finally:
-            sandbox.terminate()
-            sandbox.wait()
-
-    baseline = results[0]
-    print(
-        f"sandbox: {args.records} records per stream, 6 streams, "
-        f"{args.latency_ms:g} ms latency per request"
-    )
-    header = f"{'scenario':<34}{'s':>7}{'records':>9}{'rec/s':>9}{'req':>6}{'req/s':>8}"
-    print(header + f"{'RSS MB':>8}{'x base':>8}")
-    for result in results:
-        print(
-            f"{result.name:<34}{result.seconds:>7.2f}{result.records:>9}"
-            f"{result.records_per_s:>9.0f}{result.requests:>6}{result.requests_per_s:>8.1f}"
-            f"{result.peak_rss_mb:>8.1f}{baseline.seconds / result.seconds:>8.2f}"
-        )
+        parts = args.parts.split(",")
+        if "bulk" in parts:
+            bulk(args.bulk_records, workdir)
+        if "memory" in parts:
+            memory([int(size) for size in args.rss_records.split(",")], workdir)
+        if "many" in parts:
+            levels = [int(level) for level in args.concurrency.split(",")]
+            latency = 100.0 if args.latency_ms is None else args.latency_ms
+            many_partitions(args.tickets, latency, levels, workdir)
 
 
 # -- account history: does an incremental run cost the same in year two as in month one? ---
