@@ -13,7 +13,7 @@ import logging
 import random
 import sys
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +29,7 @@ from typing_extensions import override
 from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
 from tap_ticketlogs.prefetch import PagePrefetcher, before_page_request, page_received
+from tap_ticketlogs.rate_limit import SourceThrottle
 from tap_ticketlogs.reachability import (
     HostReachability,
     host_of,
@@ -262,6 +263,9 @@ class TicketLogsStream(
         self.run_stats.add(retries=1)
         exception = details.get("exception")
         response = getattr(exception, "response", None)
+        if getattr(response, "status_code", None) == HTTPStatus.TOO_MANY_REQUESTS:
+            # The API asked this source to slow down: every thread waits, not only this one.
+            self.throttle.pause(float(details.get("wait") or 0.0))
         cause = (
             f"HTTP {response.status_code}"
             if isinstance(response, requests.Response)
@@ -283,7 +287,10 @@ class TicketLogsStream(
     ) -> Callable[..., requests.Response]:
         """Retry as the SDK does, then turn any final failure into one clear line."""
 
+        throttle = self.throttle
+
         def attempt(prepared_request: requests.PreparedRequest, *args: Any) -> requests.Response:  # noqa: ANN401
+            throttle.acquire()
             self.run_stats.add(requests=1)
             try:
                 response = func(prepared_request, *args)
@@ -470,6 +477,12 @@ class TicketLogsStream(
         )
 
     @property
+    def throttle(self) -> SourceThrottle:
+        """The request rate of this source, shared by all its streams and threads."""
+        rate = self.source_config.get("requests_per_second")
+        return self.shared("throttle", lambda: SourceThrottle(float(rate) if rate else None))
+
+    @property
     def run_context(self) -> RunContext:
         """What all streams of this tap run share (see ``shared``, ``extraction_end``)."""
         return run_context_of(self._run_tap)
@@ -619,11 +632,13 @@ def _window_key(
 class PrefetchingParentStream(TicketLogsStream[TToken]):
     """A parent (tickets, cases) whose children's logs are fetched concurrently.
 
-    The parent list is read lazily, a page at a time. Each parent record is announced to
-    every selected child stream as soon as it is read, and handed to the SDK (which syncs
-    its children) only once ``2 x max_concurrency`` later parents were announced: the
-    children's requests run ahead on their worker threads while the SDK syncs one child
-    context after the other, and the whole list is never held.
+    The parent list is read lazily, page by page (with ``max_concurrency`` above 1, its next
+    page is fetched on a thread of its own while the current one is used, so the sync loop
+    never waits for the list). Each parent record is announced to every selected child
+    stream as soon as it is read, and handed to the SDK (which syncs its children) only
+    once ``2 x max_concurrency`` later parents were announced: the children's requests run
+    ahead on their worker threads while the SDK syncs one child context after the other,
+    and the whole list is never held.
     """
 
     @override
@@ -642,9 +657,10 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
             return
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
-        lookahead_depth = 2 * int(self.config.get("max_concurrency", 8))
+        concurrency = int(self.config.get("max_concurrency", 8))
+        lookahead_depth = 2 * concurrency
         announced: deque[dict[str, Any]] = deque()
-        listed = self.request_records(context)
+        listed = self._parent_records(context, concurrency)
         try:
             for parent in shard_of(self.config).owned_parents(
                 listed, self.get_child_context, context
@@ -666,6 +682,18 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
         finally:
             for child in children:
                 child.finish_planning()
+
+    def _parent_records(self, context: Context | None, concurrency: int) -> Iterator[Any]:
+        if concurrency == 1:
+            yield from self.request_records(context)  # one request at a time, in this thread
+            return
+        pages: PagePrefetcher[None] = PagePrefetcher(
+            lambda _: self.request_records(context), max_workers=1, name="ticketlogs-parent"
+        )
+        pages.plan([None])
+        pages.finish_planning()
+        for page in pages.pages(None):
+            yield from page
 
 
 class PrefetchedChildStream(TicketLogsStream[TToken]):

@@ -34,7 +34,10 @@ Record = Any
 #: Pages held at once default to this many per worker thread.
 PAGES_PER_WORKER = 2
 #: Response bytes that pages fetched ahead may hold (parsed, about 3 times that in memory).
-DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+#: Until a first page has arrived, each request counts as this share of the byte budget,
+#: so the first requests of many workers cannot all bring large pages at once.
+_UNKNOWN_PAGE_SHARE = 4
 #: Slots only the unit being emitted may use: the page being emitted and the next one.
 _HEAD_PAGES = 2
 
@@ -121,7 +124,9 @@ class PagePrefetcher(Generic[Key]):
         self._threads: list[threading.Thread] = []
         self._slots = 0
         self._bytes = 0
-        self._page_size_estimate = 0
+        # Until a page has been measured, assume a large one (see _UNKNOWN_PAGE_SHARE).
+        self._page_size_estimate = max_buffered_bytes // _UNKNOWN_PAGE_SHARE
+        self._page_size_measured = False
         #: Most slots held at once during the run (tests assert the bound).
         self.peak_slots = 0
 
@@ -294,7 +299,10 @@ class PagePrefetcher(Generic[Key]):
         size = unit.pending_size
         # The estimate counted when the request was sent becomes the page's actual size.
         self._bytes += size - unit.reserved
-        self._page_size_estimate = max(self._page_size_estimate, size)
+        if self._page_size_measured:
+            self._page_size_estimate = max(self._page_size_estimate, size)
+        elif size:
+            self._page_size_estimate, self._page_size_measured = size, True
         unit.ready.append(_Page(unit.pending, size))
         unit.pending, unit.pending_size, unit.reserved, unit.filling = [], 0, 0, False
         self._cond.notify_all()

@@ -1,4 +1,4 @@
-"""Settings every vendor section declares alike: base URL, window width, page size, sampling."""
+"""Settings every vendor section declares alike: base URL, window, page size, sampling, rate."""
 
 from __future__ import annotations
 
@@ -51,4 +51,15 @@ def discovery_sampling_setting(label: str, *, documented: bool) -> th.Property[b
         title=f"{label} discovery sampling",
         description="--discover reads one small page per stream and adds the fields it sees "
         "to the catalog; unreachable or refused: the declared schema, with a warning.",
+    )
+
+
+def requests_per_second_setting(label: str) -> th.Property[int]:
+    """``requests_per_second``: the source's request rate, shared by all its threads."""
+    return th.Property(
+        "requests_per_second",
+        th.IntegerType(minimum=1),
+        title=f"{label} requests per second",
+        description=f"At most this many requests to {label} start per second, across all "
+        "threads and streams (retries included); a 429 pauses them all. Default: no limit.",
     )

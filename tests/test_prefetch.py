@@ -88,8 +88,9 @@ def test_a_huge_unit_holds_a_bounded_number_of_pages_and_is_pipelined() -> None:
 
 def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
     # Pages of 1 000 bytes, nothing consumed yet. Without a byte budget, four workers fill
-    # the 8 slots but the two kept for the unit to be emitted; with 2 500 bytes, the first
-    # request of each worker goes out blind (no page size is known yet), then one more fits.
+    # the 8 slots but the two kept for the unit to be emitted; with 2 500 bytes, two pages
+    # fit, or four if all four went out before the first was measured (until then, a
+    # request counts as a quarter of the budget).
     held = {}
     for budget in (10_000_000, 2_500):
         source = PagedSource(dict.fromkeys(range(4), 20), page_bytes=1_000)
@@ -100,7 +101,8 @@ def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
         held[budget] = prefetcher.slots_held
         for key in range(4):
             assert taken(prefetcher, key) == source.expected(key)
-    assert held == {10_000_000: 6, 2_500: 5}
+    assert held[10_000_000] == 6
+    assert 2 <= held[2_500] <= 4
 
 
 def test_the_fetch_error_is_raised_in_the_consumer_after_the_pages_before_it() -> None:

@@ -8,6 +8,7 @@ from tap_ticketlogs.settings_common import (
     base_url_setting,
     discovery_sampling_setting,
     page_size_setting,
+    requests_per_second_setting,
     window_hours_setting,
 )
 
@@ -75,4 +76,5 @@ SECTION = th.ObjectType(
     window_hours_setting("Akana", "StartDate/EndDate"),
     page_size_setting("Akana", "count", PAGE_SIZE_MAX),
     discovery_sampling_setting("Akana", documented=True),
+    requests_per_second_setting("Akana"),
 )

@@ -8,6 +8,7 @@ from tap_ticketlogs.settings_common import (
     base_url_setting,
     discovery_sampling_setting,
     page_size_setting,
+    requests_per_second_setting,
 )
 
 PAGE_SIZE_MAX = 100
@@ -80,4 +81,5 @@ SECTION = th.ObjectType(
         "the bookmark; older closed cases are not re-read.",
     ),
     discovery_sampling_setting("Huawei", documented=True),
+    requests_per_second_setting("Huawei"),
 )

@@ -8,6 +8,7 @@ from tap_ticketlogs.settings_common import (
     base_url_setting,
     discovery_sampling_setting,
     page_size_setting,
+    requests_per_second_setting,
 )
 
 PAGE_SIZE_MAX = 50
@@ -55,6 +56,7 @@ SECTION = th.ObjectType(
     ),
     page_size_setting("Socialboards", "take", PAGE_SIZE_MAX),
     discovery_sampling_setting("Socialboards", documented=True),
+    requests_per_second_setting("Socialboards"),
     th.Property(
         "activity_margin_hours",
         th.IntegerType(minimum=0, maximum=24 * 366),

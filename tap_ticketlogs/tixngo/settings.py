@@ -8,6 +8,7 @@ from tap_ticketlogs.settings_common import (
     base_url_setting,
     discovery_sampling_setting,
     page_size_setting,
+    requests_per_second_setting,
     window_hours_setting,
 )
 
@@ -55,6 +56,7 @@ SECTION = th.ObjectType(
     window_hours_setting("TIXNGO", "from/to time"),
     page_size_setting("TIXNGO", "limit", PAGE_SIZE_MAX),
     discovery_sampling_setting("TIXNGO", documented=False),
+    requests_per_second_setting("TIXNGO"),
     th.Property(
         "action_names",
         th.ArrayType(th.StringType),
