@@ -20,14 +20,18 @@ def canonical_json(value: Any) -> str:  # noqa: ANN401 - any parsed JSON value
     text or integer partition id) msgspec gives the very same text when it is ASCII
     without escapes, several times faster; anything else takes simplejson.
     """
+    return _canonical_bytes(value).decode()
+
+
+def _canonical_bytes(value: Any) -> bytes:  # noqa: ANN401 - any parsed JSON value
     try:
         data = _SORTED.encode(value)
     except (TypeError, OverflowError):
         data = b"\\"
     if data.isascii() and b"\\" not in data:
-        return data.decode()
+        return data
     text: str = simplejson.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return text
+    return text.encode()
 
 
 def log_key(record: Mapping[str, Any], partition_id: object) -> str:
@@ -37,5 +41,5 @@ def log_key(record: Mapping[str, Any], partition_id: object) -> str:
     the same entry read twice (an overlapping window, a resumed run) gets the same key, so a
     loader upserts it instead of duplicating it.
     """
-    payload = canonical_json({"partition": partition_id, "record": record})
-    return hashlib.sha256(payload.encode()).hexdigest()
+    payload = _canonical_bytes({"partition": partition_id, "record": record})
+    return hashlib.sha256(payload).hexdigest()

@@ -51,6 +51,14 @@ def normalise(value: str | None, *, default_tz: str | dt.tzinfo = "UTC") -> str 
     """Return a vendor date-time string as RFC 3339 UTC; empty values stay None."""
     if value is None or value == "":
         return None
+    # Fast path (once per record on the bulk path): a string with an offset, as most
+    # vendors send, read by the standard parser alone; the same result as the full path.
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
     return to_rfc3339(parse_datetime(value, default_tz=default_tz))
 
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 import simplejson
 from singer_sdk import Stream
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
@@ -18,6 +19,7 @@ from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.records import canonical_json
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
+from tap_ticketlogs.timeutil import normalise, parse_datetime, to_rfc3339
 from tests.helpers import run_tap, source_config
 
 STREAM = "tixngo_ticket_status_logs"
@@ -130,3 +132,23 @@ def test_bodies_are_parsed_with_exact_numbers() -> None:
     assert body == {"x": decimal.Decimal("0.1"), "n": 3}
     assert msgspec.json.encode(body) == b'{"x":"0.1","n":3}'  # msgspec's default: text
     assert canonical_json(body) == '{"n":3,"x":0.1}'  # ours: the number as sent
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T01:13:11.167+01:00",
+        "2026-01-01T01:13:11.1234567+01:00",
+        "2026-01-01T01:13:11Z",
+        "2026-01-01T01:13:11.000001-05:30",
+        "2025-12-31T23:59:59.999999+14:00",
+        "2026-01-01 01:13:11+00:00",
+        "2026-01-01T01:13:11",
+        " 2026-01-01T01:13:11.5Z ",
+    ],
+)
+def test_the_fast_date_time_path_gives_what_the_full_parser_gives(value: str) -> None:
+    assert normalise(value) == to_rfc3339(parse_datetime(value))
+    assert normalise(value, default_tz="Europe/Zurich") == to_rfc3339(
+        parse_datetime(value, default_tz="Europe/Zurich")
+    )
