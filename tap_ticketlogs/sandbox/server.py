@@ -179,6 +179,11 @@ class Sandbox:
 class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up mid-answer (a tap stopping after an error) is not news."""
 
+    # The default backlog of 5 drops the SYNs of a burst of new connections (16 threads
+    # opening theirs at once): the client retransmits after a second, a stall no real API
+    # server shows.
+    request_queue_size = 128
+
     @override
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
