@@ -35,9 +35,9 @@ Record = Any
 PAGES_PER_WORKER = 2
 #: Response bytes that pages fetched ahead may hold (parsed, about 3 times that in memory).
 DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
-#: Until a first page has arrived, each request counts as this share of the byte budget,
-#: so the first requests of many workers cannot all bring large pages at once.
-_UNKNOWN_PAGE_SHARE = 4
+#: Until a first page has arrived, a request counts as this share of the byte budget (the
+#: whole of it): one request goes out blind, not one per worker bringing a large page each.
+_UNKNOWN_PAGE_SHARE = 1
 #: Slots only the unit being emitted may use: the page being emitted and the next one.
 _HEAD_PAGES = 2
 

@@ -89,8 +89,8 @@ def test_a_huge_unit_holds_a_bounded_number_of_pages_and_is_pipelined() -> None:
 def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
     # Pages of 1 000 bytes, nothing consumed yet. Without a byte budget, four workers fill
     # the 8 slots but the two kept for the unit to be emitted; with 2 500 bytes, two pages
-    # fit, or four if all four went out before the first was measured (until then, a
-    # request counts as a quarter of the budget).
+    # fit (until the first page is measured, a request counts as the whole budget: the
+    # first request goes out alone).
     held = {}
     for budget in (10_000_000, 2_500):
         source = PagedSource(dict.fromkeys(range(4), 20), page_bytes=1_000)
@@ -102,7 +102,7 @@ def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
         for key in range(4):
             assert taken(prefetcher, key) == source.expected(key)
     assert held[10_000_000] == 6
-    assert 2 <= held[2_500] <= 4
+    assert held[2_500] == 2
 
 
 def test_the_fetch_error_is_raised_in_the_consumer_after_the_pages_before_it() -> None:
