@@ -31,7 +31,8 @@ class LeanRecordPath(Stream):
 
     #: ``time_extracted`` of the records being written: read once per page, not per record.
     _extracted_at: str | None = None
-    _every_field_selected: bool | None = None
+    #: Whether the lean path applies, decided at the first record (selection is fixed then).
+    _lean: bool | None = None
 
     def page_started(self) -> None:
         """A new page of records is about to be written: it was extracted now."""
@@ -44,7 +45,10 @@ class LeanRecordPath(Stream):
         per-record checks of what goes out (e.g. a schema that must widen first) go here.
         """
         writer = self._tap.message_writer
-        if not (isinstance(writer, BlockWriter) and self._lean_path_applies()):
+        lean = self._lean
+        if lean is None:
+            lean = self._lean = self._lean_path_applies()
+        if not lean or not isinstance(writer, BlockWriter):
             # Deselected fields or type conformance: the SDK's own path does it.
             super()._write_record_message(record)
             return
@@ -62,11 +66,7 @@ class LeanRecordPath(Stream):
 
     def _lean_path_applies(self) -> bool:
         """Every field selected and no type conformance: nothing to remove or convert."""
-        if self._every_field_selected is None:
-            self._every_field_selected = all(self.mask.values())
-        return (
-            self._every_field_selected and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
-        )
+        return all(self.mask.values()) and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
 
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
