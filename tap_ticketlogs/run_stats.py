@@ -74,8 +74,8 @@ class RunStats:
 class RunStatsCounter(metrics.Counter):
     """The SDK's record counter, also feeding the run's totals and progress lines.
 
-    The SDK reads the clock on every increment (is a metric line due?); here the clock,
-    the lock of the totals and the progress check cost once per 1 000 records.
+    The SDK reads the clock on every increment (is a metric line due?); here records are
+    handed to it, and to the run's totals, 1 000 at a time.
     """
 
     def __init__(self, stats: RunStats, tags: dict[str, Any], log_interval: float) -> None:
@@ -85,25 +85,24 @@ class RunStatsCounter(metrics.Counter):
 
     @override
     def increment(self, value: int = 1) -> None:
-        self.value += value
         self._uncounted += value
         if self._uncounted >= _COUNT_BATCH:
             self._count()
-            if self._ready_to_log():
-                self._pop()
 
     @override
     def exit(self) -> None:
         self._count()
         super().exit()
 
-    def _count(self) -> None:
-        if self._uncounted:
-            self._stats.add(records=self._uncounted)
-            self._uncounted = 0
-        self._stats.maybe_log_progress()
-
     @override
     def with_context(self, context: Any) -> None:
+        self._count()  # records so far belong to the previous context
         super().with_context(context)
         self._stats.add(partitions=1)
+
+    def _count(self) -> None:
+        if self._uncounted:
+            counted, self._uncounted = self._uncounted, 0
+            super().increment(counted)
+            self._stats.add(records=counted)
+        self._stats.maybe_log_progress()
