@@ -5,28 +5,24 @@ field is selected), reads the clock for ``time_extracted``, builds a message obj
 syncs child streams of streams that have none. :class:`LeanRecordPath` keeps every
 guarantee of that path (stream maps and aliases, ``time_extracted``, BATCH untouched,
 partition keys added to records) and skips the work that protects nothing; a stream with
-deselected fields or type conformance goes through the SDK's own path.
-
-Only private SDK hooks allow this (``Stream._write_record_message``,
-``Stream._process_record``, ``Stream._stream_version``): they are used here and nowhere
-else, and ``tests/test_record_path.py`` fails loudly when the SDK changes them.
+deselected fields or type conformance goes through the SDK's own path. The SDK internals
+this relies on are named in ``sdk_compat.py`` (entry 9).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.helpers.types import Context
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_ticketlogs.output import BlockWriter, rfc3339
+from tap_ticketlogs.sdk_compat import RecordWritingStream
 from tap_ticketlogs.timeutil import utc_now
 
 
-class LeanRecordPath(Stream):
+class LeanRecordPath(RecordWritingStream):
     """Mixin of every stream of the tap: one place where each record is written."""
 
     #: ``time_extracted`` of the records being written: read once per page, not per record.
@@ -38,24 +34,25 @@ class LeanRecordPath(Stream):
         """A new page of records is about to be written: it was extracted now."""
         self._extracted_at = rfc3339(utc_now())
 
+    @override
     def write_record(self, record: dict[str, Any]) -> None:
         """Finalise one record and write it, once per stream map (alias).
 
         The one place on the RECORD path where a record is seen just before it is written:
         per-record checks of what goes out (e.g. a schema that must widen first) go here.
         """
-        writer = self._tap.message_writer
+        writer = self.message_writer
         lean = self._lean
         if lean is None:
             lean = self._lean = self._lean_path_applies()
         if not lean or not isinstance(writer, BlockWriter):
             # Deselected fields or type conformance: the SDK's own path does it.
-            super()._write_record_message(record)
+            self.write_record_as_sdk(record)
             return
         if self._extracted_at is None:
             self.page_started()
         extracted_at = self._extracted_at
-        version = self._stream_version
+        version = self.stream_version
         for stream_map in self.stream_maps:
             if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled:
                 mapped: dict[str, Any] | None = record
@@ -67,23 +64,3 @@ class LeanRecordPath(Stream):
     def _lean_path_applies(self) -> bool:
         """Every field selected and no type conformance: nothing to remove or convert."""
         return all(self.mask.values()) and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
-
-    @override
-    def _write_record_message(self, record: dict[str, Any]) -> None:
-        self.write_record(record)
-        self.state_manager.is_flushed = False
-
-    @override
-    def _process_record(
-        self,
-        record: dict[str, Any],
-        child_context: Context | None = None,
-        partition_context: Context | None = None,
-    ) -> None:
-        if self.child_streams:
-            super()._process_record(record, child_context, partition_context)
-            return
-        # No child to sync: only what the SDK adds to every record, its partition keys.
-        for key, value in (partition_context or {}).items():
-            if key not in record:
-                record[key] = value

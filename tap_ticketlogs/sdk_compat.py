@@ -46,6 +46,14 @@ and on the newest singer-sdk, so an upgrade that breaks one of these is seen bef
     schema, the stream's cached maps (``Stream._stream_maps``) are dropped so they are read
     again, and ``Stream._write_schema_message`` writes the SCHEMA message(s) the SDK writes at
     the start of a sync: :func:`republish_schema`.
+11. ``Stream._write_record_message`` (entry 9), ``Stream._process_record``,
+    ``Stream._stream_version``, ``Stream._tap``: the SDK writes each record through the first
+    (deselection, type conformance, stream maps, one ``RecordMessage`` with a clock read
+    each) and syncs child streams through the second, for every record even of streams
+    without children. :class:`RecordWritingStream` routes the first, once the record hook of
+    entry 9 has run, to the public ``write_record`` (the tap's lean path,
+    ``record_path.py``), offers the SDK's own path as ``write_record_as_sdk``, and leaves out
+    the child sync of streams that have no child stream.
 """
 
 from __future__ import annotations
@@ -177,3 +185,46 @@ def republish_schema(stream: Stream, schema: dict[str, Any]) -> None:
     stream._tap.mapper.register_raw_stream_schema(stream.name, schema, stream.primary_keys)
     stream._stream_maps = []  # falsy: the stream_maps property reads the mapper again
     stream._write_schema_message()
+
+
+class RecordWritingStream(RecordHookStream):
+    """A stream whose record loop writes each record through ``write_record`` (entry 11),
+    after the record hook (entry 9)."""
+
+    @abstractmethod
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Write one record (the one place every RECORD message of the stream comes from)."""
+
+    def write_record_as_sdk(self, record: dict[str, Any]) -> None:
+        """The SDK's own path: deselection, conformance, maps, a message per map."""
+        Stream._write_record_message(self, record)
+
+    @property
+    def stream_version(self) -> int | None:
+        """The version FULL_TABLE streams send with ACTIVATE_VERSION, else None."""
+        return self._stream_version
+
+    @property
+    def message_writer(self) -> Any:  # noqa: ANN401 - the tap's writer, whatever its class
+        """The tap's message writer."""
+        return self._tap.message_writer
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        self.write_record(self.before_record_message(record))
+        self.state_manager.is_flushed = False
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        # No child to sync: only what the SDK adds to every record, its partition keys.
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value

@@ -176,6 +176,30 @@ def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(Exception, match="tixngo_ticket_status_logs"):
         tap.sync_all()
     assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
+def test_entry_9_every_record_is_written_through_the_hooks(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[dict[str, Any]] = []
+    original = sdk_compat.RecordWritingStream.write_record_as_sdk
+
+    def recording(self: sdk_compat.RecordWritingStream, record: dict[str, Any]) -> None:
+        written.append(record)
+        original(self, record)
+
+    # Every record through the SDK's own path: each one must pass the hook and come out.
+    monkeypatch.setattr(TixngoTicketStatusLogsStream, "write_record", recording)
+    output = run_tap(source_config(sandbox, "tixngo"))
+    records = output.records("tixngo_ticket_status_logs")
+    assert len(written) == len(records) == 600, "sdk_compat entry 9: records skip the hook"
+    assert records == written
+    parameters = list(inspect.signature(Stream._process_record).parameters)
+    assert parameters == ["self", "record", "child_context", "partition_context"], (
+        "sdk_compat entry 9: _process_record changed"
+    )
+    loop = inspect.getsource(Stream._sync_records)
+    assert "self._write_record_message(record)" in loop
+    assert "self._process_record(" in loop
+    assert "version=self._stream_version" in inspect.getsource(Stream._generate_record_messages)
 
 
 def test_entry_9_every_record_passes_the_hook_in_both_record_modes(
