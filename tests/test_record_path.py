@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import platform
 from typing import Any
 
 import msgspec
@@ -13,6 +14,7 @@ import simplejson
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 
 from tap_ticketlogs.client import JSON_DECODER
+from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.records import canonical_json
 from tap_ticketlogs.sandbox.server import Sandbox
@@ -134,3 +136,8 @@ def test_the_fast_date_time_path_gives_what_the_full_parser_gives(value: str) ->
     assert normalise(value, default_tz="Europe/Zurich") == to_rfc3339(
         parse_datetime(value, default_tz="Europe/Zurich")
     )
+
+
+def test_the_tap_command_limits_malloc_arenas_where_glibc_allows() -> None:
+    is_glibc = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is is_glibc
