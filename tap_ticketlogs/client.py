@@ -706,6 +706,8 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
     _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
 
     def plan(self, contexts: Iterable[Context]) -> None:
+        if int(self.config.get("max_concurrency", 8)) == 1:
+            return  # one request at a time: each parent's log is read when it is synced
         if self._prefetcher is None:
             self._prefetcher = PagePrefetcher(
                 lambda key: self.fetch_partition(dict(key)),

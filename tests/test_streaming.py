@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from contextlib import redirect_stdout
 from typing import Any
 
 import pytest
+import requests
 
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
@@ -131,3 +133,29 @@ def test_children_are_fetched_before_the_parent_list_is_complete(
     assert len(list_requests) >= 4
     # The first child request went out before the parent list had been read to its end.
     assert log_requests[0] < list_requests[-2]
+
+
+@pytest.mark.parametrize("source", ["tixngo", "socialboards", "huawei"])
+def test_max_concurrency_one_sends_one_request_at_a_time(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    send = requests.Session.send
+
+    def counting(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            return send(self, request, **kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(requests.Session, "send", counting)
+    with Sandbox(seed=2, records=300, vendors=(source,), latency_ms=2) as sandbox:
+        config = source_config(sandbox, source, **SMALL_PAGES[source])
+        assert keyed_records(run_tap({**config, "max_concurrency": 1}))
+    assert most == 1
