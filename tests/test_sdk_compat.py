@@ -176,6 +176,8 @@ def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(Exception, match="tixngo_ticket_status_logs"):
         tap.sync_all()
     assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
+
+
 def test_entry_9_every_record_is_written_through_the_hooks(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
