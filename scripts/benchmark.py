@@ -182,7 +182,7 @@ class Child:
         self.process.wait()
 
 
-def bulk_config(url: str, *, window_hours: float, concurrency: int) -> dict[str, Any]:
+def bulk_config(url: str, *, window_hours: int, concurrency: int) -> dict[str, Any]:
     return {
         "start_date": START.isoformat(),
         "end_date": (START + SPAN).isoformat(),
@@ -261,7 +261,7 @@ def memory(sizes: list[int], workdir: Path) -> None:
     for size in sizes:
         with Child([sys.executable, __file__, "serve", "--records", str(size)]) as server:
             config = bulk_config(
-                server.url, window_hours=SPAN.total_seconds() / 3600, concurrency=8
+                server.url, window_hours=int(SPAN.total_seconds() // 3600), concurrency=8
             )
             run = run_counting(tap_command(config, workdir, f"rss{size}"), workdir / "rss.log")
         first = first or run
