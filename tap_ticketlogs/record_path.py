@@ -6,7 +6,7 @@ syncs child streams of streams that have none. :class:`LeanRecordPath` keeps eve
 guarantee of that path (stream maps and aliases, ``time_extracted``, BATCH untouched,
 partition keys added to records) and skips the work that protects nothing; a stream with
 deselected fields or type conformance goes through the SDK's own path. The SDK internals
-this relies on are named in ``sdk_compat.py`` (entry 9).
+this relies on are named in ``sdk_compat.py`` (entries 9 and 11).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class LeanRecordPath(RecordWritingStream):
     def write_record(self, record: dict[str, Any]) -> None:
         """Finalise one record and write it, once per stream map (alias).
 
-        The one place on the RECORD path where a record is seen just before it is written:
-        per-record checks of what goes out (e.g. a schema that must widen first) go here.
+        The one place on the RECORD path where a record is written; the record hook
+        (``before_record_message``, schema evolution) has already seen it.
         """
         writer = self.message_writer
         lean = self._lean

@@ -178,7 +178,7 @@ def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch)
     assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
 
 
-def test_entry_9_every_record_is_written_through_the_hooks(
+def test_entry_11_every_record_is_written_through_the_hooks(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[dict[str, Any]] = []
@@ -192,11 +192,11 @@ def test_entry_9_every_record_is_written_through_the_hooks(
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "write_record", recording)
     output = run_tap(source_config(sandbox, "tixngo"))
     records = output.records("tixngo_ticket_status_logs")
-    assert len(written) == len(records) == 600, "sdk_compat entry 9: records skip the hook"
+    assert len(written) == len(records) == 600, "sdk_compat entry 11: records skip the hook"
     assert records == written
     parameters = list(inspect.signature(Stream._process_record).parameters)
     assert parameters == ["self", "record", "child_context", "partition_context"], (
-        "sdk_compat entry 9: _process_record changed"
+        "sdk_compat entry 11: _process_record changed"
     )
     loop = inspect.getsource(Stream._sync_records)
     assert "self._write_record_message(record)" in loop
