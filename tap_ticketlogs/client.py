@@ -26,6 +26,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
+from tap_ticketlogs.http_session import CredentialSafeSession, RefusedRequestError
 from tap_ticketlogs.prefetch import Prefetcher
 from tap_ticketlogs.reachability import (
     HostReachability,
@@ -175,11 +176,18 @@ class TicketLogsStream(
         super().__init__(tap, *args, **kwargs)
         self._run_tap = tap  # writes STATE (write_bookmark) and keys the run context
         self.run_stats = RunStats(self.name, self.logger)
+        # Every page goes through the session that keeps credentials on their origin.
+        self._credential_safe_session = CredentialSafeSession()
         # One connection per concurrent request, reused across pages and windows.
         pool = int(self.config.get("max_concurrency", 8))
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
         self.requests_session.mount("https://", adapter)
         self.requests_session.mount("http://", adapter)
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._credential_safe_session
 
     @override
     def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
@@ -315,7 +323,7 @@ class TicketLogsStream(
         ) -> requests.Response:
             try:
                 response = retrying(prepared_request, context)
-            except RejectedResponseError as exc:
+            except (RejectedResponseError, RefusedRequestError) as exc:
                 raise self.source_error(prepared_request, context, exc.status, exc.detail) from None
             except RetriableAPIError as exc:
                 status = exc.response.status_code if exc.response is not None else None

@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
+from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -128,7 +129,7 @@ class AkanaSession:
         self._password = password or None
         self._timeout = timeout
         self._clock = clock
-        self._http = requests.Session()
+        self._http = CredentialSafeSession()
         self.credential = RenewableCredential(
             obtain=self._login if self.can_login else None, value=auth_token
         )

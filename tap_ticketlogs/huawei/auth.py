@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
+from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
@@ -53,7 +54,7 @@ class IAMPasswordLogin:
         self._password = password
         self._project_name = project_name
         self._timeout = timeout
-        self._session = session or requests.Session()
+        self._session = session or CredentialSafeSession()
         self.logins = 0
 
     def request_body(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing_extensions import override
 from tap_ticketlogs.client import RetriableResponseError, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -59,7 +60,8 @@ class SocialboardsAuthenticator(OAuthAuthenticator, CredentialAuthenticator):
         super().__init__(auth_endpoint=base_url.rstrip("/") + TOKEN_PATH, client_id=client_id)
         self.refresh_token = refresh_token
         self._timeout = timeout
-        self._http = requests.Session()
+        # The token POST carries the refresh token: it must never follow a redirect elsewhere.
+        self._http = CredentialSafeSession()
         self.credential = RenewableCredential(
             obtain=self._obtain if self.can_refresh else None, value=access_token
         )
