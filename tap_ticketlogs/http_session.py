@@ -100,7 +100,7 @@ class CredentialSafeSession(requests.Session):
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        if kwargs.get("verify", self.verify) is False:
+        if self.verify is False or kwargs.get("verify") is False:
             msg = "certificate verification cannot be turned off"
             raise RefusedRequestError(None, msg)
         problem = transport_problem(request.url or "")
