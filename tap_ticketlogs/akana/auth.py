@@ -31,6 +31,7 @@ from typing_extensions import override
 from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -130,6 +131,7 @@ class AkanaSession:
         self._timeout = timeout
         self._clock = clock
         self._http = CredentialSafeSession()
+        self._login_gate = LoginGate()
         self.credential = RenewableCredential(
             obtain=self._login if self.can_login else None, value=auth_token
         )
@@ -173,6 +175,9 @@ class AkanaSession:
         )
 
     def _login(self) -> str:
+        return self._login_gate.run(self._send_login)
+
+    def _send_login(self) -> str:
         # The cookie is read from the response and sent explicitly: nothing from a previous
         # session may ride along in the login session's own jar.
         self._http.cookies.clear()

@@ -23,6 +23,7 @@ from typing_extensions import override
 from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
@@ -55,6 +56,7 @@ class IAMPasswordLogin:
         self._project_name = project_name
         self._timeout = timeout
         self._session = session or CredentialSafeSession()
+        self._gate = LoginGate()
         self.logins = 0
 
     def request_body(self) -> dict[str, Any]:
@@ -87,6 +89,9 @@ class IAMPasswordLogin:
         so the request that needed the token is retried with backoff; a rejected login
         (wrong password, unknown project) raises a fatal one.
         """
+        return self._gate.run(self._send)
+
+    def _send(self) -> tuple[str, dt.datetime | None]:
         response = self._session.post(self.url, json=self.request_body(), timeout=self._timeout)
         self.logins += 1
         status = response.status_code
