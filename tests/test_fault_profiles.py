@@ -138,3 +138,20 @@ def test_the_default_sandbox_serves_no_fault_and_logs_every_request() -> None:
     assert log
     assert all(entry["fault"] is None and entry["status"] == 200 for entry in log)
     assert [entry["at"] for entry in log] == sorted(entry["at"] for entry in log)
+
+
+@pytest.mark.parametrize("kind", [kind for kind in FAULT_KINDS if kind != "slow"])
+@pytest.mark.parametrize("source", sorted(STREAMS))
+def test_every_request_failing_once_changes_nothing(source: str, kind: str) -> None:
+    """Logins and token requests included: each one first gets the fault, then the answer."""
+    with Sandbox(seed=9, records=40, vendors=(source,)) as clean_sandbox:
+        clean = run_tap(_config(clean_sandbox, source))
+    spec = f"{kind},rate=1,in-a-row=1,retry-after=0"
+    with Sandbox(seed=9, records=40, vendors=(source,), faults=spec) as sandbox:
+        faulty = run_tap(_config(sandbox, source))
+        log = list(sandbox.request_log)
+    for stream, fields in STREAMS[source].items():
+        assert _keys(faulty, stream, fields) == _keys(clean, stream, fields), stream
+    assert faulty.final_state == clean.final_state
+    first_attempts = {entry["key"]: entry for entry in reversed(log)}
+    assert all(entry["fault"] == kind for entry in first_attempts.values())

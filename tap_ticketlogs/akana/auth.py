@@ -28,7 +28,12 @@ import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.client import (
+    RejectedResponseError,
+    body_excerpt,
+    decoded_json,
+    retry_if_transient,
+)
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.login_gate import LoginGate
@@ -198,6 +203,8 @@ class AkanaSession:
         cookies = set_cookie_values(response)
         token = cookies.get(self.cookie_name)
         if not token:
+            # A gateway's HTML page or a cut-off answer behind a 200 is transient: retried.
+            decoded_json(response)
             # Platforms before 8.0 returned the token in the body; its shape is not
             # documented, so the tap asks for a configured cookie instead of guessing.
             raise RejectedResponseError(

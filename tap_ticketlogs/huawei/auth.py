@@ -20,7 +20,12 @@ import simplejson
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.client import (
+    RejectedResponseError,
+    body_excerpt,
+    decoded_json,
+    retry_if_transient,
+)
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.login_gate import LoginGate
@@ -100,6 +105,8 @@ class IAMPasswordLogin:
             raise RejectedResponseError(status, f"IAM login failed: {iam_error_text(response)}")
         token = response.headers.get(SUBJECT_TOKEN_HEADER)
         if not token:
+            # A gateway's HTML page or a cut-off answer behind a 2xx is transient: retried.
+            decoded_json(response)
             raise RejectedResponseError(
                 status, f"IAM login answered HTTP {status} without an {SUBJECT_TOKEN_HEADER} header"
             )
