@@ -114,6 +114,23 @@ def decoded_json(response: requests.Response) -> Any:  # noqa: ANN401 - any JSON
     return body
 
 
+def entries_problem(name: str, entries: Any) -> str | None:  # noqa: ANN401 - any JSON value
+    """What is wrong with a body's list of entries, or None (None itself is an empty page).
+
+    Every entry must be an object: a null or a number in the list would otherwise reach
+    the record path and fail there with a traceback instead of this line.
+    """
+    if entries is None:
+        return None
+    if not isinstance(entries, list):
+        return f"'{name}' is a JSON {type(entries).__name__}, not a list"
+    wrong = [entry for entry in entries if not isinstance(entry, dict)][:1]
+    if wrong:
+        kind = "null" if wrong[0] is None else type(wrong[0]).__name__
+        return f"'{name}' holds a JSON {kind}, not an object"
+    return None
+
+
 def transport_problem(exc: requests.RequestException, request: requests.PreparedRequest) -> str:
     """Say in a few words why no HTTP answer came (no URL: it may carry query secrets)."""
     host = urlsplit(request.url or "").netloc

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 SAME_HOST_PREFIX = "/moved"
 
@@ -32,7 +32,7 @@ class Received:
         return "\n".join(lines).encode() + b"\n\n" + self.body
 
 
-class _Server:
+class LoopbackServer:
     def __init__(self, host: str) -> None:
         self.httpd = ThreadingHTTPServer((host, 0), self._handler_class())
         self.httpd.daemon_threads = True
@@ -83,7 +83,7 @@ class _Server:
         return Handler
 
 
-class Recorder(_Server):
+class Recorder(LoopbackServer):
     """The other host: keeps every request it receives, answers an empty JSON object."""
 
     def __init__(self, host: str = "127.0.0.2") -> None:
@@ -100,7 +100,7 @@ class Recorder(_Server):
         return [secret for secret in secrets if secret and secret.encode() in everything]
 
 
-class Front(_Server):
+class Front(LoopbackServer):
     """Forwards to ``upstream``; answers the requests ``redirect`` picks with ``status``."""
 
     def __init__(
@@ -124,21 +124,21 @@ class Front(_Server):
         if request.path.startswith(SAME_HOST_PREFIX):
             self.hops_received.append(request)
             request.path = request.path.removeprefix(SAME_HOST_PREFIX)
-            return self._forward(request)
+            return forward(self.upstream, request)
         if self.redirect(request):
             self.redirected += 1
             base = self.target if self.target is not None else SAME_HOST_PREFIX
             return self.status, [("Location", base + request.path)], b""
-        return self._forward(request)
+        return forward(self.upstream, request)
 
-    def _forward(self, request: Received) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(
-            self.upstream.hostname or "", self.upstream.port, timeout=30
-        )
-        try:
-            headers = {k: v for k, v in request.headers if k.lower() != "host"}
-            connection.request(request.method, request.path, request.body or None, headers)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+
+def forward(upstream: SplitResult, request: Received) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Send ``request`` on to the server at ``upstream``; return its status, headers, body."""
+    connection = http.client.HTTPConnection(upstream.hostname or "", upstream.port, timeout=30)
+    try:
+        headers = {k: v for k, v in request.headers if k.lower() != "host"}
+        connection.request(request.method, request.path, request.body or None, headers)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
