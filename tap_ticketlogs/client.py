@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import logging
 import random
 import sys
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -55,6 +56,8 @@ WindowKey = tuple[tuple[tuple[str, Any], ...], dt.datetime, dt.datetime]
 # Longest piece of a response body quoted in an error line.
 _BODY_EXCERPT_CHARS = 200
 _MISSING = object()
+# What a value of an unexpected type or form raises on the record path.
+_UNREADABLE_DATA = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 WINDOW_START = "window_start"
 WINDOW_END = "window_end"
 
@@ -159,6 +162,31 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
     return max(0.0, (when - now).total_seconds())
 
 
+def _naming_unreadable_data(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``get_records`` (made a generator, if it was not) or ``post_process`` of a
+    stream class: an unexpected value on the record path becomes the stream's one-line
+    error."""
+    if name == "get_records":
+
+        @functools.wraps(method)
+        def records(self: TicketLogsStream[Any], context: Context | None) -> Iterator[Any]:
+            try:
+                yield from method(self, context)
+            except _UNREADABLE_DATA as exc:
+                raise self.unreadable_data_error(exc, context) from None
+
+        return records
+
+    @functools.wraps(method)
+    def guarded(self: TicketLogsStream[Any], row: Any, context: Context | None = None) -> Any:  # noqa: ANN401
+        try:
+            return method(self, row, context)
+        except _UNREADABLE_DATA as exc:
+            raise self.unreadable_data_error(exc, context) from None
+
+    return guarded
+
+
 class TicketLogsStream(
     StateGatedStream, BookmarkOwningStream, RecordHookStream, RESTStream[TToken]
 ):
@@ -187,6 +215,27 @@ class TicketLogsStream(
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # Stream.sync is final, so the record path is guarded where each class defines it.
+        for name in ("get_records", "post_process"):
+            if name in cls.__dict__:
+                setattr(cls, name, _naming_unreadable_data(name, cls.__dict__[name]))
+
+    def unreadable_data_error(self, exc: Exception, context: Context | None) -> SourceAPIError:
+        """The one-line error for a record the tap cannot read (a list where a date-time
+        was, a string where a number was), instead of a traceback. Nothing is skipped: the
+        bookmark has not moved past that record."""
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:_BODY_EXCERPT_CHARS]
+        partition = ", ".join(f"{key}={value}" for key, value in (context or {}).items())
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=partition or None,
+            status=None,
+            detail=REDACTOR.redact(f"a record the tap cannot read ({text})"),
+        )
 
     @override
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:

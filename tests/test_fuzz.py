@@ -380,7 +380,7 @@ def clean_runs(fuzz_sandbox: Sandbox) -> dict[str, TapOutput]:
 
 def _source_config(sandbox: Sandbox, source: str, base_url: str) -> dict[str, Any]:
     config = source_config(sandbox, source)
-    config.update(request_timeout=5, max_retries=1, max_concurrency=2)
+    config.update(request_timeout=5, max_retries=1, max_concurrency=1)
     config[source]["base_url"] = base_url
     if "iam_url" in config[source]:
         config[source]["iam_url"] = base_url
