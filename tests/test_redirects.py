@@ -8,6 +8,7 @@ kind of request (the login or token POST, or the data request) to a recording se
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -272,3 +273,27 @@ def test_every_request_of_the_tap_goes_through_the_safe_session(small_sandbox: S
     tickets = tap.streams["socialboards_tickets"]
     assert isinstance(tickets, SocialboardsTicketsStream)
     assert isinstance(tickets.authenticator._session, CredentialSafeSession)
+
+
+def test_a_redirected_akana_renewal_sends_nothing_elsewhere(small_sandbox: Sandbox) -> None:
+    """renewToken (cookie + CSRF header) is only sent after 25 minutes: a clock moves it."""
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)]
+
+    def is_renewal(request: Received) -> bool:
+        return request.path.startswith(akana_sandbox.RENEW_PATH)
+
+    with (
+        Recorder() as recorder,
+        Front(small_sandbox.base_url, redirect=is_renewal, status=307, target=None) as front,
+    ):
+        front.target = recorder.base_url
+        section = {**small_sandbox.tap_config()["akana"], "base_url": front.base_url}
+        session = AkanaSession.from_section(section, timeout=5)
+        session._clock = lambda: now[0]
+        session.ensure_fresh()  # logs in through the front
+        now[0] += dt.timedelta(minutes=26)
+        with pytest.raises(RefusedRequestError, match=r"127\.0\.0\.2"):
+            session.ensure_fresh()  # renewal due: redirected, refused
+    assert front.redirected == 1
+    assert recorder.received == []
+    assert recorder.secrets_seen(every_secret(small_sandbox)) == []
