@@ -55,8 +55,16 @@ class Scheme:
     streams: tuple[str, ...]
 
 
-def _tixngo_basic(_: Sandbox) -> dict[str, Any]:
-    return {"auth_scheme": "basic", "email": tixngo_sandbox.EMAIL}
+def _tixngo(scheme: str, header: str = "Authorization") -> Callable[[Sandbox], dict[str, Any]]:
+    """The sandbox's account accepts the key one way only: tell it which, then the tap."""
+
+    def section(sandbox: Sandbox) -> dict[str, Any]:
+        api = sandbox.vendors["tixngo"]
+        assert isinstance(api, tixngo_sandbox.TixngoAPI)
+        api.auth_scheme, api.auth_header = scheme, header
+        return api.config_section(sandbox.base_url) | {"base_url": sandbox.base_url}
+
+    return section
 
 
 def _huawei_token(sandbox: Sandbox) -> dict[str, Any]:
@@ -71,11 +79,9 @@ SOCIALBOARDS = ("socialboards_tickets", "socialboards_ticket_logs")
 HUAWEI = ("huawei_cases", "huawei_case_operate_logs")
 
 SCHEMES: dict[str, Scheme] = {
-    "tixngo-bearer": Scheme("tixngo", lambda _: {"auth_scheme": "bearer"}, _is_data, TIXNGO),
-    "tixngo-header": Scheme(
-        "tixngo", lambda _: {"auth_scheme": "header", "auth_header": "X-Api-Key"}, _is_data, TIXNGO
-    ),
-    "tixngo-basic": Scheme("tixngo", _tixngo_basic, _is_data, TIXNGO),
+    "tixngo-bearer": Scheme("tixngo", _tixngo("bearer"), _is_data, TIXNGO),
+    "tixngo-header": Scheme("tixngo", _tixngo("header", "X-Api-Key"), _is_data, TIXNGO),
+    "tixngo-basic": Scheme("tixngo", _tixngo("basic"), _is_data, TIXNGO),
     "akana-cookie-csrf": Scheme(
         "akana",
         lambda _: {
@@ -272,7 +278,7 @@ def test_every_request_of_the_tap_goes_through_the_safe_session(small_sandbox: S
     assert isinstance(huawei._login._session, CredentialSafeSession)  # type: ignore[union-attr]
     tickets = tap.streams["socialboards_tickets"]
     assert isinstance(tickets, SocialboardsTicketsStream)
-    assert isinstance(tickets.authenticator._session, CredentialSafeSession)
+    assert isinstance(tickets.authenticator._http, CredentialSafeSession)
 
 
 def test_a_redirected_akana_renewal_sends_nothing_elsewhere(small_sandbox: Sandbox) -> None:
