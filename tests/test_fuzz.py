@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -36,15 +37,24 @@ from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import TapOutput, source_config
 from tests.redirect_servers import LoopbackServer, Received, forward
 
-FUZZ_EXAMPLES = int(os.environ.get("TICKETLOGS_FUZZ_EXAMPLES", "12"))
+# Examples per property; CI's default keeps both properties near 30 s together.
+FUZZ_EXAMPLES = os.environ.get("TICKETLOGS_FUZZ_EXAMPLES")
+CONFIG_EXAMPLES = int(FUZZ_EXAMPLES or 50)
+BODY_EXAMPLES = int(FUZZ_EXAMPLES or 20)
 # A run that takes longer than this is a hang (the sandbox answers in milliseconds).
 HANG_SECONDS = 60
-FUZZ = settings(
-    max_examples=FUZZ_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=bool(os.environ.get("CI")),
-)
+
+
+def fuzz_settings(max_examples: int) -> settings:
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        # CI runs the same examples every time (a failure there replays locally).
+        derandomize=bool(os.environ.get("CI")),
+    )
+
+
 SOURCES = ("tixngo", "akana", "socialboards", "huawei")
 SECRET_KEYS = ("api_key", "auth_token", "csrf_token", "password", "refresh_token", "access_token")
 PRIMARY_KEYS = {
@@ -211,18 +221,25 @@ def _small_config(sandbox: Sandbox) -> dict[str, Any]:
     return config
 
 
-def test_fuzzed_configs_end_in_records_or_one_line(fuzz_sandbox: Sandbox) -> None:
+def test_fuzzed_configs_end_in_records_or_one_line(
+    fuzz_sandbox: Sandbox, record_property: Any
+) -> None:
     base = _small_config(fuzz_sandbox)
     secrets = secrets_of(base)
+    outcomes: Counter[str] = Counter()
 
-    @FUZZ
+    @fuzz_settings(CONFIG_EXAMPLES)
     @given(mutated_configs(base))
     def check(config: dict[str, Any]) -> None:
         outcome = run_guarded(config)
-        event(f"config: {type(outcome.error).__name__ if outcome.error else 'records'}")
+        result = type(outcome.error).__name__ if outcome.error else "records"
+        event(f"config: {result}")
+        outcomes[result] += 1
         assert_clean_outcome(outcome, secrets + secrets_of(config))
 
     check()
+    record_property("fuzz_outcomes", dict(outcomes))
+    print(f"config fuzz outcomes: {dict(outcomes)}")  # noqa: T201 - figures for the report
 
 
 # -- response bodies ----------------------------------------------------------------------
@@ -388,9 +405,11 @@ def _source_config(sandbox: Sandbox, source: str, base_url: str) -> dict[str, An
 
 
 def test_fuzzed_response_bodies_end_in_records_or_one_line(
-    fuzz_sandbox: Sandbox, clean_runs: dict[str, TapOutput]
+    fuzz_sandbox: Sandbox, clean_runs: dict[str, TapOutput], record_property: Any
 ) -> None:
-    @FUZZ
+    outcomes: Counter[str] = Counter()
+
+    @fuzz_settings(BODY_EXAMPLES)
     @given(mutations())
     def check(case: tuple[str, Mutation]) -> None:
         source, mutation = case
@@ -399,6 +418,7 @@ def test_fuzzed_response_bodies_end_in_records_or_one_line(
             outcome = run_guarded(config)
         result = type(outcome.error).__name__ if outcome.error else "records"
         event(f"body {source} {mutation.kind}: {result}")
+        outcomes[f"{source} {result}"] += 1
         assert_clean_outcome(outcome, secrets_of(config) + fuzz_secrets(fuzz_sandbox))
         if outcome.output is None or mutation.dropped_page:
             return
@@ -416,6 +436,8 @@ def test_fuzzed_response_bodies_end_in_records_or_one_line(
             assert outcome.output.final_state == clean.final_state
 
     check()
+    record_property("fuzz_outcomes", dict(outcomes))
+    print(f"body fuzz outcomes: {dict(sorted(outcomes.items()))}")  # noqa: T201 - for the report
 
 
 def fuzz_secrets(sandbox: Sandbox) -> list[str]:
