@@ -273,11 +273,10 @@ def memory(sizes: list[int], workdir: Path) -> None:
 
 
 def sandbox_log(url: str) -> list[list[Any]]:
-    """The sandbox's request log: [seconds, path, status] of its latest requests."""
-    with urllib.request.urlopen(f"{url}/_sandbox/stats") as response:  # noqa: S310 - loopback
-        stats: dict[str, Any] = json.load(response)
-    log: list[list[Any]] = stats["request_log"]
-    return log
+    """The sandbox's request log: [arrival seconds, route, status] of its latest requests."""
+    with urllib.request.urlopen(f"{url}/_sandbox/requests") as response:  # noqa: S310 - loopback
+        served: list[dict[str, Any]] = json.load(response)["requests"]
+    return [[entry["at"], entry["route"], entry["status"]] for entry in served]
 
 
 def many_partitions(tickets: int, latency_ms: float, levels: list[int], workdir: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import email.utils
+import functools
 import logging
 import random
 import sys
@@ -28,6 +29,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.credentials import CredentialAuthenticator
 from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
+from tap_ticketlogs.http_session import CredentialSafeSession, RefusedRequestError
 from tap_ticketlogs.prefetch import PagePrefetcher, before_page_request, page_received
 from tap_ticketlogs.rate_limit import SourceThrottle
 from tap_ticketlogs.reachability import (
@@ -60,6 +62,8 @@ _BODY_EXCERPT_CHARS = 200
 _MISSING = object()
 #: Bodies are parsed once, with exact numbers (Decimal), as the SDK's own JSON reader does.
 JSON_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
+# What a value of an unexpected type or form raises on the record path.
+_UNREADABLE_DATA = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 WINDOW_START = "window_start"
 WINDOW_END = "window_end"
 
@@ -119,6 +123,23 @@ def decoded_json(response: requests.Response) -> Any:  # noqa: ANN401 - any JSON
     return body
 
 
+def entries_problem(name: str, entries: Any) -> str | None:  # noqa: ANN401 - any JSON value
+    """What is wrong with a body's list of entries, or None (None itself is an empty page).
+
+    Every entry must be an object: a null or a number in the list would otherwise reach
+    the record path and fail there with a traceback instead of this line.
+    """
+    if entries is None:
+        return None
+    if not isinstance(entries, list):
+        return f"'{name}' is a JSON {type(entries).__name__}, not a list"
+    wrong = [entry for entry in entries if not isinstance(entry, dict)][:1]
+    if wrong:
+        kind = "null" if wrong[0] is None else type(wrong[0]).__name__
+        return f"'{name}' holds a JSON {kind}, not an object"
+    return None
+
+
 def transport_problem(exc: requests.RequestException, request: requests.PreparedRequest) -> str:
     """Say in a few words why no HTTP answer came (no URL: it may carry query secrets)."""
     host = urlsplit(request.url or "").netloc
@@ -145,6 +166,31 @@ def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return max(0.0, (when - now).total_seconds())
+
+
+def _naming_unreadable_data(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``get_records`` (made a generator, if it was not) or ``post_process`` of a
+    stream class: an unexpected value on the record path becomes the stream's one-line
+    error."""
+    if name == "get_records":
+
+        @functools.wraps(method)
+        def records(self: TicketLogsStream[Any], context: Context | None) -> Iterator[Any]:
+            try:
+                yield from method(self, context)
+            except _UNREADABLE_DATA as exc:
+                raise self.unreadable_data_error(exc, context) from None
+
+        return records
+
+    @functools.wraps(method)
+    def guarded(self: TicketLogsStream[Any], row: Any, context: Context | None = None) -> Any:  # noqa: ANN401
+        try:
+            return method(self, row, context)
+        except _UNREADABLE_DATA as exc:
+            raise self.unreadable_data_error(exc, context) from None
+
+    return guarded
 
 
 class TicketLogsStream(
@@ -179,16 +225,44 @@ class TicketLogsStream(
 
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # Stream.sync is final, so the record path is guarded where each class defines it.
+        for name in ("get_records", "post_process"):
+            if name in cls.__dict__:
+                setattr(cls, name, _naming_unreadable_data(name, cls.__dict__[name]))
+
+    def unreadable_data_error(self, exc: Exception, context: Context | None) -> SourceAPIError:
+        """The one-line error for a record the tap cannot read (a list where a date-time
+        was, a string where a number was), instead of a traceback. Nothing is skipped: the
+        bookmark has not moved past that record."""
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:_BODY_EXCERPT_CHARS]
+        partition = ", ".join(f"{key}={value}" for key, value in (context or {}).items())
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=partition or None,
+            status=None,
+            detail=REDACTOR.redact(f"a record the tap cannot read ({text})"),
+        )
+
     @override
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
         super().__init__(tap, *args, **kwargs)
         self._run_tap = tap  # writes STATE (write_bookmark) and keys the run context
         self.run_stats = RunStats(self.name, self.logger)
+        # Every page goes through the session that keeps credentials on their origin.
+        self._credential_safe_session = CredentialSafeSession()
         # One connection per concurrent request, reused across pages and windows.
         pool = int(self.config.get("max_concurrency", 8))
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
         self.requests_session.mount("https://", adapter)
         self.requests_session.mount("http://", adapter)
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._credential_safe_session
 
     @override
     def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
@@ -331,7 +405,7 @@ class TicketLogsStream(
             before_page_request()  # a prefetching worker waits here for a page slot
             try:
                 response = retrying(prepared_request, context)
-            except RejectedResponseError as exc:
+            except (RejectedResponseError, RefusedRequestError) as exc:
                 raise self.source_error(prepared_request, context, exc.status, exc.detail) from None
             except RetriableAPIError as exc:
                 status = exc.response.status_code if exc.response is not None else None

@@ -98,6 +98,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
     error = best_match(Draft7Validator(schema).iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(_describe_schema_error(error))
+    _check_defaulted_nulls(config, schema)
     configured = [name for name in SOURCE_SECTIONS if config.get(name)]
     if not configured:
         names = ", ".join(f"'{name}'" for name in SOURCE_SECTIONS)
@@ -111,6 +112,25 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Non
             if section.get(setting):
                 _check_url(f"{name}.{setting}", str(section[setting]))
         _SECTION_CHECKS[name](section)
+
+
+def _check_defaulted_nulls(
+    config: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = ""
+) -> None:
+    """A null where the setting has a default: the schema allows null, the code reads a value.
+
+    Refused rather than guessed, so the line says which setting to leave out.
+    """
+    for name, prop in (schema.get("properties") or {}).items():
+        value = config.get(name)
+        if name in config and value is None and "default" in prop:
+            msg = (
+                f"setting '{prefix}{name}' is null: leave it out to use the default "
+                f"({json.dumps(prop['default'])}) or give a value"
+            )
+            raise ConfigError(msg)
+        if isinstance(value, Mapping) and "properties" in prop:
+            _check_defaulted_nulls(value, prop, f"{prefix}{name}.")
 
 
 def _describe_schema_error(error: ValidationError) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.rate_limit import SourceThrottle
-from tap_ticketlogs.sandbox.core import Response
+from tap_ticketlogs.sandbox.core import Request, Response
+from tap_ticketlogs.sandbox.faults import Fault
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS
 from tap_ticketlogs.tap import TapTicketLogs
@@ -69,7 +70,7 @@ def most_in_one_second(times: list[float]) -> int:
 
 
 def served_times(sandbox: Sandbox, label: str) -> list[float]:
-    return [when for when, served, _ in sandbox.request_log if served == label]
+    return [entry["at"] for entry in sandbox.request_log if entry["route"] == label]
 
 
 @pytest.mark.parametrize(
@@ -103,11 +104,11 @@ class OneRateLimit:
     def __init__(self) -> None:
         self.count = 0
 
-    def fault(self) -> Response | None:
+    def fault(self, request: Request) -> Fault | None:
         self.count += 1
         if self.count != 30:
             return None
-        return Response.json(429, {"message": "slow down"}, {"Retry-After": "1"})
+        return Fault("429", Response.json(429, {"message": "slow down"}, {"Retry-After": "1"}))
 
 
 def test_a_429_pauses_every_thread_of_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +131,7 @@ def test_a_429_pauses_every_thread_of_the_source(monkeypatch: pytest.MonkeyPatch
         ][:4]
         with ThreadPoolExecutor(4) as pool:
             counts = list(pool.map(lambda ctx: len(list(stream.request_records(ctx))), contexts))
-        log = [(when, status) for when, _, status in sandbox.request_log]
+        log = [(entry["at"], entry["status"]) for entry in sandbox.request_log]
     assert sum(counts) > 2_000
     [limited] = [when for when, status in log if status == 429]
     during_pause = [t for t, _ in log if limited + 0.1 < t < limited + 0.25]

@@ -126,7 +126,7 @@ def test_children_are_fetched_before_the_parent_list_is_complete(
     with Sandbox(seed=9, records=1_600, vendors=(source,)) as sandbox:
         config = source_config(sandbox, source, page_size=page_size)
         output = run_tap({**config, "max_concurrency": 4})
-        order = [label for _, label, _ in sandbox.request_log]
+        order = [entry["route"] for entry in sandbox.request_log]
     assert output.records(
         f"{source}_{'ticket_logs' if source == 'socialboards' else 'case_operate_logs'}"
     )

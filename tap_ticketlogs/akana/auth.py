@@ -28,8 +28,15 @@ import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.client import (
+    RejectedResponseError,
+    body_excerpt,
+    decoded_json,
+    retry_if_transient,
+)
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
+from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -128,7 +135,8 @@ class AkanaSession:
         self._password = password or None
         self._timeout = timeout
         self._clock = clock
-        self._http = requests.Session()
+        self._http = CredentialSafeSession()
+        self._login_gate = LoginGate()
         self.credential = RenewableCredential(
             obtain=self._login if self.can_login else None, value=auth_token
         )
@@ -172,6 +180,9 @@ class AkanaSession:
         )
 
     def _login(self) -> str:
+        return self._login_gate.run(self._send_login)
+
+    def _send_login(self) -> str:
         # The cookie is read from the response and sent explicitly: nothing from a previous
         # session may ride along in the login session's own jar.
         self._http.cookies.clear()
@@ -192,6 +203,8 @@ class AkanaSession:
         cookies = set_cookie_values(response)
         token = cookies.get(self.cookie_name)
         if not token:
+            # A gateway's HTML page or a cut-off answer behind a 200 is transient: retried.
+            decoded_json(response)
             # Platforms before 8.0 returned the token in the body; its shape is not
             # documented, so the tap asks for a configured cookie instead of guessing.
             raise RejectedResponseError(

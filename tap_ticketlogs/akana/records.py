@@ -65,10 +65,15 @@ def _items_problem(key: str, items: Any) -> str | None:  # noqa: ANN401 - any JS
         return None  # one transaction, serialised as an object instead of a list
     if not isinstance(items, list):
         return f"'{key}' is a JSON {type(items).__name__}, not a list"
-    wrong = next((item for item in items if not isinstance(item, dict)), None)
-    if wrong is not None:
-        return f"'{key}' holds a JSON {type(wrong).__name__}, not an object"
+    # A list, not next(..., None): a null entry must be reported too.
+    wrong = [item for item in items if not isinstance(item, dict)][:1]
+    if wrong:
+        return f"'{key}' holds a JSON {_json_type(wrong[0])}, not an object"
     return None
+
+
+def _json_type(value: Any) -> str:  # noqa: ANN401 - any JSON value
+    return "null" if value is None else type(value).__name__
 
 
 def transactions(body: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - any JSON value

@@ -20,8 +20,15 @@ import simplejson
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import RejectedResponseError, body_excerpt, retry_if_transient
+from tap_ticketlogs.client import (
+    RejectedResponseError,
+    body_excerpt,
+    decoded_json,
+    retry_if_transient,
+)
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
+from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
@@ -53,7 +60,8 @@ class IAMPasswordLogin:
         self._password = password
         self._project_name = project_name
         self._timeout = timeout
-        self._session = session or requests.Session()
+        self._session = session or CredentialSafeSession()
+        self._gate = LoginGate()
         self.logins = 0
 
     def request_body(self) -> dict[str, Any]:
@@ -86,6 +94,9 @@ class IAMPasswordLogin:
         so the request that needed the token is retried with backoff; a rejected login
         (wrong password, unknown project) raises a fatal one.
         """
+        return self._gate.run(self._send)
+
+    def _send(self) -> tuple[str, dt.datetime | None]:
         response = self._session.post(self.url, json=self.request_body(), timeout=self._timeout)
         self.logins += 1
         status = response.status_code
@@ -94,6 +105,8 @@ class IAMPasswordLogin:
             raise RejectedResponseError(status, f"IAM login failed: {iam_error_text(response)}")
         token = response.headers.get(SUBJECT_TOKEN_HEADER)
         if not token:
+            # A gateway's HTML page or a cut-off answer behind a 2xx is transient: retried.
+            decoded_json(response)
             raise RejectedResponseError(
                 status, f"IAM login answered HTTP {status} without an {SUBJECT_TOKEN_HEADER} header"
             )

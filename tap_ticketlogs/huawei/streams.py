@@ -19,6 +19,7 @@ from tap_ticketlogs.client import (
     TicketLogsStream,
     body_excerpt,
     decoded_json,
+    entries_problem,
 )
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.huawei.auth import HuaweiTokenAuthenticator, huawei_authenticator
@@ -176,10 +177,14 @@ class HuaweiStream(TicketLogsStream[int]):
             return f"body is a JSON {type(body).__name__}, not an object"
         if body.get("error_code") and self.list_key not in body:
             return huawei_error_text(body)
+        total = body.get("total_count")
+        if total is not None and not _is_count(total):
+            return f"'total_count' is {str(total)[:40]!r}, not an integer"
         entries = body.get(self.list_key)
-        if entries is not None and not isinstance(entries, list):
-            return f"'{self.list_key}' is a JSON {type(entries).__name__}, not a list"
-        return None
+        if entries is None and total and int(total):
+            # Pages are only requested below total_count: entries were promised.
+            return f"'total_count' is {total} but '{self.list_key}' is missing or null"
+        return entries_problem(self.list_key, entries)
 
     @override
     def rejection_detail(self, response: requests.Response) -> str:
@@ -503,3 +508,12 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
 
 
 STREAM_TYPES = (HuaweiCasesStream, HuaweiCaseOperateLogsStream)
+
+
+def _is_count(value: Any) -> bool:  # noqa: ANN401 - any JSON value
+    """An integer, or digits in a string (next_offset reads both)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (
+        isinstance(value, str) and value.isascii() and value.isdigit()
+    )

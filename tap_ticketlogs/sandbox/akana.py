@@ -32,6 +32,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from typing_extensions import override
+
 from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
 
 STREAM = "akana_transaction_logs"
@@ -158,6 +160,9 @@ class AkanaAPI(VendorAPI):
         self.html_body = False  # a 200 whose body is an HTML page
         # Expire every login session when this many txlogs requests have arrived (once).
         self.expire_sessions_after: int | None = None
+        # Every session obtained by login stops working after this many txlogs requests.
+        self.session_max_uses: int | None = None
+        self._uses_left: dict[str, int] = {}
         self.queries: list[dict[str, list[str]]] = []  # txlogs queries, in arrival order
         self._generate(records, self.start, self.until)
 
@@ -272,6 +277,10 @@ class AkanaAPI(VendorAPI):
         self._generate(count, start, self.until)
         return self.record_counts()
 
+    @override
+    def expire_credentials_after(self, requests: int) -> None:
+        self.session_max_uses = requests
+
     def issued_tokens(self) -> list[str]:
         """Every cookie and CSRF value this sandbox has handed out (for redaction tests)."""
         with self._lock:
@@ -375,6 +384,12 @@ class AkanaAPI(VendorAPI):
         session = self._session(request)
         if session is None or self.reject_all_sessions:
             return _error(401, "missing or expired session cookie")
+        with self._lock:
+            uses_left = self._uses_left.get(session[0])
+            if uses_left is not None:
+                self._uses_left[session[0]] = uses_left - 1
+        if uses_left is not None and uses_left <= 0:
+            return _error(401, "missing or expired session cookie")
         csrf = request.header(CSRF_HEADER)
         if csrf is not None and csrf != session[1]:
             return _error(401, f"invalid {CSRF_HEADER} header")
@@ -394,6 +409,8 @@ class AkanaAPI(VendorAPI):
         csrf = f"TokenID%3D{uuid.uuid4()}"
         with self._lock:
             self._sessions[token] = (time.monotonic() + SESSION_SECONDS, csrf)
+            if self.session_max_uses is not None:
+                self._uses_left[token] = self.session_max_uses
         return token, csrf
 
     def _session(self, request: Request) -> tuple[str, str] | None:

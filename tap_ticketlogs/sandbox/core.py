@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +56,8 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    #: Send only this many bytes of the body, then reset the connection (a fault).
+    reset_after: int | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:  # noqa: ANN401
@@ -148,45 +149,8 @@ class VendorAPI:
         """Add ``count`` newer records (for incremental tests); return the new counts."""
         raise NotImplementedError
 
+    def expire_credentials_after(self, requests: int) -> None:
+        """Make every credential issued from now on stop working after ``requests`` uses.
 
-FAULT_PROFILES = ("none", "flaky", "rate-limited", "outage")
-
-
-class FaultInjector:
-    """Deterministic transient faults, so retries are exercised the same way every run.
-
-    ``flaky``: about one request in six fails once with a 503, a 429 (``Retry-After: 0``),
-    a truncated JSON body or an HTML page behind a 200; ``rate-limited``: every third request
-    is a 429 with ``Retry-After: 1``; ``outage``: every API request is a 503.
-    """
-
-    def __init__(self, profile: str, seed: int) -> None:
-        if profile not in FAULT_PROFILES:
-            msg = f"unknown fault profile {profile!r}; choose one of {', '.join(FAULT_PROFILES)}"
-            raise ValueError(msg)
-        self.profile = profile
-        self._random = random.Random(seed)
-        self._count = 0
-
-    def fault(self) -> Response | None:
-        """The fault to serve instead of the next API response, if any."""
-        self._count += 1
-        if self.profile == "outage":
-            return _FAULTS["503"]()
-        if self.profile == "rate-limited" and self._count % 3 == 0:
-            return Response.json(429, {"message": "too many requests"}, {"Retry-After": "1"})
-        if self.profile != "flaky" or self._random.random() > 1 / 6:
-            return None
-        return _FAULTS[self._random.choice(sorted(_FAULTS))]()
-
-
-_FAULTS: dict[str, Callable[[], Response]] = {
-    "503": lambda: Response.json(503, {"message": "service unavailable"}),
-    "429": lambda: Response.json(429, {"message": "slow down"}, {"Retry-After": "0"}),
-    "truncated": lambda: Response(
-        200, b'{"result": [{"ticketId": "T-', {"Content-Type": "application/json"}
-    ),
-    "html": lambda: Response(
-        200, b"<html><body>Gateway timeout</body></html>", {"Content-Type": "text/html"}
-    ),
-}
+        Vendors without a renewable credential (a static API key) ignore it.
+        """

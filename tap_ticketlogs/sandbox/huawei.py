@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import override
+
 from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
 
 DOMAIN_NAME = "ticketlogs-sandbox"
@@ -335,6 +337,10 @@ class HuaweiAPI(VendorAPI):
 
     def record_counts(self) -> dict[str, int]:
         return {CASES_STREAM: len(self.cases), LOGS_STREAM: len(self.all_logs())}
+
+    @override
+    def expire_credentials_after(self, requests: int) -> None:
+        self.token_max_uses = requests
 
     def config_section(self, base_url: str) -> dict[str, Any]:
         return {

@@ -7,6 +7,8 @@ import datetime as dt
 import importlib
 import importlib.util
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -18,14 +20,8 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_ticketlogs.sandbox.core import (
-    FAULT_PROFILES,
-    FIELD_STYLES,
-    FaultInjector,
-    Request,
-    Response,
-    VendorAPI,
-)
+from tap_ticketlogs.sandbox.core import FIELD_STYLES, Request, Response, VendorAPI
+from tap_ticketlogs.sandbox.faults import FAULT_SPEC_HELP, FaultInjector, FaultPlan, request_key
 
 # Every simulated vendor: module tap_ticketlogs.sandbox.<name> with create_api(seed, records).
 VENDOR_NAMES = ("tixngo", "akana", "socialboards", "huawei")
@@ -41,7 +37,7 @@ def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
 
 
 DEFAULT_RECORDS = 2_000
-REQUEST_LOG_SIZE = 10_000
+REQUEST_LOG_SIZE = 200_000
 
 
 class Sandbox:
@@ -77,11 +73,15 @@ class Sandbox:
         self.routes = [route for vendor in self.vendors.values() for route in vendor.routes()]
         self.latency_s = latency_ms / 1000
         self.faults = FaultInjector(faults, seed)
+        if self.faults.plan.expire_after is not None:
+            for vendor in self.vendors.values():
+                vendor.expire_credentials_after(self.faults.plan.expire_after)
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, int]] = Counter()
-        #: (when the answer went out, route label, status) of the latest API requests, so
-        #: clients can check rates and ordering (time.monotonic() seconds).
-        self.request_log: deque[tuple[float, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
+        # One entry per API request, in arrival order (GET /_sandbox/requests): arrival time
+        # (`at`, epoch seconds), route, request key, status and fault, so clients can check
+        # rates, ordering and retries. The latest REQUEST_LOG_SIZE only: a long demo stays small.
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.httpd = _QuietServer((host, port), _handler_class(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -133,12 +133,9 @@ class Sandbox:
         with self._lock:
             for (label, status), count in sorted(self.requests.items()):
                 requests.setdefault(label, {})[str(status)] = count
-        with self._lock:
-            log = [list(entry) for entry in self.request_log]
         return {
             "records": records,
             "requests": requests,
-            "request_log": log,
             "config": self.tap_config(),
         }
 
@@ -152,6 +149,9 @@ class Sandbox:
     def handle(self, request: Request) -> Response:
         if request.path == "/_sandbox/stats" and request.method == "GET":
             return Response.json(200, self.stats())
+        if request.path == "/_sandbox/requests" and request.method == "GET":
+            with self._lock:
+                return Response.json(200, {"requests": list(self.request_log)})
         if request.path == "/_sandbox/append" and request.method == "POST":
             # The sandbox's clock is its data's: new records are dated its next day, not
             # today, so a run sees them when its end_date reaches the new "until".
@@ -164,14 +164,19 @@ class Sandbox:
             if params is None:
                 continue
             request.path_params = params
+            entry: dict[str, Any] = {"at": time.time(), "route": route.label}
             if self.latency_s:
                 time.sleep(self.latency_s)
             with self._lock:
-                fault = self.faults.fault()
-            response = fault or route.handler(request)
+                fault = self.faults.fault(request)
+                entry.update(key=request_key(request), status=None, fault=fault and fault.kind)
+                self.request_log.append(entry)
+            if fault is not None and fault.delay_s:
+                time.sleep(fault.delay_s)
+            response = fault.response if fault is not None else route.handler(request)
             with self._lock:
                 self.requests[(route.label, response.status)] += 1
-                self.request_log.append((time.monotonic(), route.label, response.status))
+                entry["status"] = response.status
             return response
         return Response.json(404, {"message": f"no route for {request.method} {request.path}"})
 
@@ -189,6 +194,10 @@ class _QuietServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
+
+# SO_LINGER on, zero seconds: closing the socket sends a TCP reset.
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 def _rfc3339(value: dt.datetime) -> str:
@@ -213,8 +222,17 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            if response.body and self.command != "HEAD":
+            if response.reset_after is not None:
+                self._reset_after(response.body[: response.reset_after])
+            elif response.body and self.command != "HEAD":
                 self.wfile.write(response.body)
+
+        def _reset_after(self, partial_body: bytes) -> None:
+            """Send part of the body, then reset the connection (RST, not a clean close)."""
+            self.wfile.write(partial_body)
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self.close_connection = True
 
         do_GET = _serve  # noqa: N815 - http.server's naming
         do_POST = _serve  # noqa: N815
@@ -224,6 +242,14 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             return  # quiet: /_sandbox/stats counts requests
 
     return SandboxHandler
+
+
+def _fault_spec(spec: str) -> str:
+    try:
+        FaultPlan.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return spec
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -237,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="records per stream")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per API request")
-    parser.add_argument("--faults", choices=FAULT_PROFILES, default="none")
+    parser.add_argument("--faults", type=_fault_spec, default="none", help=FAULT_SPEC_HELP)
     parser.add_argument(
         "--field-style",
         choices=FIELD_STYLES,

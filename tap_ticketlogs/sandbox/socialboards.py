@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from typing_extensions import override
+
 from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
 
 CLIENT_ID = "socialboards-sandbox-client"
@@ -286,6 +288,10 @@ class SocialboardsAPI(VendorAPI):
             for log in ticket.entries
             if start <= log.when < end
         ]
+
+    @override
+    def expire_credentials_after(self, requests: int) -> None:
+        self.token_max_uses = requests
 
     def config_section(self, base_url: str) -> dict[str, Any]:
         return {"base_url": base_url, "client_id": CLIENT_ID, "refresh_token": REFRESH_TOKEN}

@@ -29,6 +29,8 @@ from typing_extensions import override
 from tap_ticketlogs.client import RetriableResponseError, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import utc_now
 
@@ -59,7 +61,9 @@ class SocialboardsAuthenticator(OAuthAuthenticator, CredentialAuthenticator):
         super().__init__(auth_endpoint=base_url.rstrip("/") + TOKEN_PATH, client_id=client_id)
         self.refresh_token = refresh_token
         self._timeout = timeout
-        self._http = requests.Session()
+        # The token POST carries the refresh token: it must never follow a redirect elsewhere.
+        self._http = CredentialSafeSession()
+        self._token_gate = LoginGate()
         self.credential = RenewableCredential(
             obtain=self._obtain if self.can_refresh else None, value=access_token
         )
@@ -123,7 +127,7 @@ class SocialboardsAuthenticator(OAuthAuthenticator, CredentialAuthenticator):
         """Exchange the refresh token for an access token (one request, under the lock)."""
         with self.credential.lock:
             requested_at = utc_now()
-            answer = self._request_token()
+            answer = self._token_gate.run(self._request_token)
             token = answer.get("access_token")
             if not isinstance(token, str) or not token:
                 raise self._error(HTTPStatus.OK, "the token answer carries no access_token")

@@ -37,6 +37,7 @@ from tap_ticketlogs.client import (
     TicketLogsStream,
     body_excerpt,
     decoded_json,
+    entries_problem,
 )
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.records import log_key
@@ -128,10 +129,7 @@ def envelope_problem(body: Any) -> str | None:  # noqa: ANN401 - a parsed JSON b
     if code != NO_ERROR:
         text = body.get("errorText") or "no errorText"
         return f"Socialboards errorCode {code}: {text}"
-    data = body.get("data")
-    if data is not None and not isinstance(data, list):
-        return f"'data' is a JSON {type(data).__name__}, not a list"
-    return None
+    return entries_problem("data", body.get("data"))
 
 
 def ticket_activity(ticket: Any) -> dt.datetime | None:  # noqa: ANN401 - a ticket object

@@ -12,7 +12,13 @@ from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_ticketlogs.client import WINDOW_END, WINDOW_START, WindowedStream, decoded_json
+from tap_ticketlogs.client import (
+    WINDOW_END,
+    WINDOW_START,
+    WindowedStream,
+    decoded_json,
+    entries_problem,
+)
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.timeutil import normalise
 from tap_ticketlogs.tixngo.auth import tixngo_authenticator
@@ -108,10 +114,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     def body_problem(self, body: Any) -> str | None:
         if not isinstance(body, dict):
             return f"body is a JSON {type(body).__name__}, not an object"
-        entries = body.get("result")
-        if entries is not None and not isinstance(entries, list):
-            return f"'result' is a JSON {type(entries).__name__}, not a list"
-        return None
+        return entries_problem("result", body.get("result"))
 
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
