@@ -17,9 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from tap_ticketlogs.config_validation import SOURCE_SECTIONS
 from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
+from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (
     MELTANO,
@@ -57,8 +59,12 @@ def every_setting(sandbox: Sandbox) -> dict[str, Any]:
         "max_concurrency": 4,
         "request_timeout": 30,
         "max_retries": 3,
+        "shard_count": 1,
+        "shard_index": 0,
+        "state_interval_seconds": 0,
         "flattening_enabled": False,  # boolean
         "flattening_max_depth": 1,  # the SDK's integer kind
+        "flattening_max_key_length": 255,
         "stream_maps": {},  # object
         "stream_map_config": {},
     }
@@ -71,20 +77,69 @@ def every_setting(sandbox: Sandbox) -> dict[str, Any]:
             "from_statuses": [],
             "to_statuses": [],
             "discovery_sampling": False,  # boolean, off: no sampling request (see below)
+            "requests_per_second": 1000,
         },
-        "akana": {"environment": "Production", "window_hours": 12, "page_size": 100},
+        "akana": {
+            "environment": "Production",
+            "window_hours": 12,
+            "page_size": 100,
+            "discovery_sampling": False,
+            "requests_per_second": 1000,
+        },
         "socialboards": {
             "ticket_ids": tickets,
             "action_types": [],
             "page_size": 20,
             "activity_margin_hours": 24,
+            "discovery_sampling": False,
+            "requests_per_second": 1000,
         },
-        "huawei": {"case_ids": cases, "language": "en-us", "page_size": 50},
+        "huawei": {
+            "case_ids": cases,
+            "language": "en-us",
+            "page_size": 50,
+            "closed_case_lookback_days": 30,
+            "discovery_sampling": False,
+            "requests_per_second": 1000,
+        },
     }
     for section in ("tixngo", "akana", "socialboards", "huawei"):
         for name, value in {**config[section], **extra[section]}.items():
             settings[f"{section}.{name}"] = value
     return settings
+
+
+# Settings of the SDK that change what a run is, each tested where it is the subject:
+# BATCH files instead of RECORD lines (test_batch), fake data for stream maps.
+NOT_IN_EVERY_SETTING = {"batch_config", "faker_config"}
+
+
+def typed_setting_names() -> set[str]:
+    """Every setting whose value is not free text: numbers, booleans, lists, objects,
+    choices and date-times, top level and in the vendor sections."""
+    names: set[str] = set()
+
+    def collect(properties: Mapping[str, Any], prefix: str) -> None:
+        for name, prop in properties.items():
+            if name in SOURCE_SECTIONS:
+                collect(prop["properties"], f"{name}.")
+                continue
+            types = prop.get("type")
+            types = {types} if isinstance(types, str) else set(types or ())
+            if types - {"string", "null"} or "enum" in prop or prop.get("format") == "date-time":
+                names.add(prefix + name)
+
+    collect(TapTicketLogs.full_settings_schema()["properties"], "")
+    return names
+
+
+def test_every_setting_covers_every_typed_setting() -> None:
+    # A setting added to the tap without a place here would never be tried from the
+    # environment: the Decimal crash of issue 11 came from such a gap.
+    with Sandbox(seed=23, records=20) as sandbox:
+        covered = set(every_setting(sandbox))
+    missing = typed_setting_names() - covered - NOT_IN_EVERY_SETTING
+    assert not missing, f"give these a value in every_setting(): {sorted(missing)}"
 
 
 @pytest.fixture
