@@ -27,6 +27,7 @@ from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, mer
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.huawei import settings as huawei_settings
 from tap_ticketlogs.output import BlockWriter
+from tap_ticketlogs.quiet_logs import quiet_partition_lines, quiet_sdk_notes
 from tap_ticketlogs.reachability import host_reachability
 from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.run_context import run_context_of
@@ -204,6 +205,7 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
             )
             config = merged_config(config, env)
         read_text_settings(config, schema)
+        quiet_sdk_notes(self.logger)
         super().__init__(*args, config=config, parse_env_config=False, **kwargs)
         # The SDK logs a METRIC line per request, window and partition at INFO (two thirds
         # of a run's log); they are kept for TAP_TICKETLOGS_LOGLEVEL=DEBUG. The per-stream
@@ -299,12 +301,14 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        return [
+        streams: list[Stream] = [
             stream_type(tap=self)
             for section in SOURCE_SECTIONS
             if self.config.get(section)
             for stream_type in source_stream_types(section)
         ]
+        quiet_partition_lines(streams)
+        return streams
 
     @override
     def on_termination(self, exit_with_state: Callable[[], None]) -> None:
