@@ -14,7 +14,7 @@ import re
 
 from singer_sdk import Stream
 
-# The SDK's format strings (singer_sdk/streams/core.py and _state.py); a test pins them.
+# The SDK's format strings (Stream.sync and its state manager); a test pins them.
 PER_PARTITION_MESSAGES = (
     "Beginning sync of '%s' in %s mode with context keys: %s",
     "Starting incremental sync of '%s' with bookmark value: %s",
