@@ -3,9 +3,9 @@
 Every source with a credential the tap can renew (Socialboards refresh token, Akana login,
 Huawei IAM login) keeps it in a :class:`RenewableCredential`, shared by the source's
 streams and worker threads. Their authenticators are :class:`CredentialAuthenticator`
-instances, and the shared base stream (``client.py``) applies the rule below to every 401
-answer they get, so the sources differ only in how a credential is obtained, when it is due
-for renewal and where a request carries it:
+instances, and every stream's response check (``http_errors.py``) applies the rule below
+to every 401 answer they get, so the sources differ only in how a credential is obtained,
+when it is due for renewal and where a request carries it:
 
 * the rejected credential is no longer the current one: another thread renewed it
   meanwhile, the request is resent with the new one (no second renewal);
@@ -18,7 +18,7 @@ for renewal and where a request carries it:
 Obtaining a credential is an HTTP request like any other: it runs while a stream request
 is being sent, inside that request's retries, so a login or token request that fails
 transiently (429, 5xx, a connection reset, a body that is not JSON) is retried with the
-same backoff and ``Retry-After`` handling (``client.retry_if_transient``).
+same backoff and ``Retry-After`` handling (``http_errors.retry_if_transient``).
 """
 
 from __future__ import annotations

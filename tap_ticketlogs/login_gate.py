@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tap_ticketlogs.client import RetriableResponseError, retry_after_seconds
+from tap_ticketlogs.http_errors import RetriableResponseError
+from tap_ticketlogs.retrying import retry_after_seconds
 from tap_ticketlogs.timeutil import utc_now
 
 T = TypeVar("T")

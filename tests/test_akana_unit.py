@@ -20,7 +20,7 @@ from tap_ticketlogs.akana.auth import (
 )
 from tap_ticketlogs.akana.client import is_xml
 from tap_ticketlogs.akana.pagination import StartCountPaginator
-from tap_ticketlogs.client import RejectedResponseError
+from tap_ticketlogs.http_errors import RejectedResponseError
 from tap_ticketlogs.sandbox import akana as sandbox_akana
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.timeutil import iso_duration_to_ms

@@ -11,10 +11,10 @@ import pytest
 import requests
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
-from tap_ticketlogs.client import retry_after_seconds
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.redaction import MASK, REDACTOR, Redactor, install_log_redaction
+from tap_ticketlogs.retrying import retry_after_seconds
 from tap_ticketlogs.tixngo.pagination import next_page_key
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)

@@ -11,8 +11,9 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from tap_ticketlogs.akana.records import body_problem as akana_body_problem
-from tap_ticketlogs.client import RetriableResponseError, TicketLogsStream, entries_problem
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.http_errors import RetriableResponseError, entries_problem
 from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs

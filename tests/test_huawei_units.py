@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.client import RejectedResponseError
+from tap_ticketlogs.http_errors import RejectedResponseError
 from tap_ticketlogs.huawei.auth import (
     RENEW_MARGIN,
     HuaweiTokenAuthenticator,

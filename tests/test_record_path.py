@@ -13,7 +13,7 @@ import pytest
 import simplejson
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 
-from tap_ticketlogs.client import JSON_DECODER
+from tap_ticketlogs.http_errors import JSON_DECODER
 from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.records import canonical_json

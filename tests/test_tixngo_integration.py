@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from tap_ticketlogs import state_throttle
-from tap_ticketlogs.client import RetriableResponseError, TicketLogsStream
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_errors import RetriableResponseError
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI

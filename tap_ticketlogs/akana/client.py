@@ -15,15 +15,10 @@ from tap_ticketlogs.akana import records as akana_records
 from tap_ticketlogs.akana.auth import AkanaAuthenticator, AkanaSession
 from tap_ticketlogs.akana.pagination import StartCountPaginator
 from tap_ticketlogs.akana.settings import PAGE_SIZE_MAX
-from tap_ticketlogs.client import (
-    WINDOW_END,
-    WINDOW_START,
-    RejectedResponseError,
-    WindowedStream,
-    decoded_json,
-)
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_errors import RejectedResponseError, decoded_json
 from tap_ticketlogs.timeutil import parse_datetime
+from tap_ticketlogs.windows import WINDOW_END, WINDOW_START, WindowedStream
 
 
 def is_xml(content_type: str) -> bool:

@@ -9,7 +9,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_ticketlogs.akana.records import transactions
-from tap_ticketlogs.client import decoded_json
+from tap_ticketlogs.http_errors import decoded_json
 
 
 def records_received(response: requests.Response) -> int:

@@ -20,13 +20,13 @@ import simplejson
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_ticketlogs.client import (
+from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
+from tap_ticketlogs.http_errors import (
     RejectedResponseError,
     body_excerpt,
     decoded_json,
     retry_if_transient,
 )
-from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR

@@ -14,7 +14,7 @@ import requests
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_ticketlogs.client import decoded_json
+from tap_ticketlogs.http_errors import decoded_json
 from tap_ticketlogs.huawei.settings import OFFSET_MAX
 
 # Called with the response and the offset that could not be requested.

@@ -13,15 +13,9 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_ticketlogs.client import (
-    PrefetchedChildStream,
-    PrefetchingParentStream,
-    TicketLogsStream,
-    body_excerpt,
-    decoded_json,
-    entries_problem,
-)
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_errors import body_excerpt, decoded_json, entries_problem
 from tap_ticketlogs.huawei.auth import HuaweiTokenAuthenticator, huawei_authenticator
 from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
 from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator
@@ -36,6 +30,7 @@ from tap_ticketlogs.huawei.settings import (
     OFFSET_MAX,
     PAGE_SIZE_MAX,
 )
+from tap_ticketlogs.parents import PrefetchedChildStream, PrefetchingParentStream
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
 

@@ -26,9 +26,9 @@ import simplejson
 from singer_sdk.authenticators import OAuthAuthenticator
 from typing_extensions import override
 
-from tap_ticketlogs.client import RetriableResponseError, retry_if_transient
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_errors import RetriableResponseError, retry_if_transient
 from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR

@@ -31,15 +31,10 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_ticketlogs.client import (
-    PrefetchedChildStream,
-    PrefetchingParentStream,
-    TicketLogsStream,
-    body_excerpt,
-    decoded_json,
-    entries_problem,
-)
+from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
+from tap_ticketlogs.http_errors import body_excerpt, decoded_json, entries_problem
+from tap_ticketlogs.parents import PrefetchedChildStream, PrefetchingParentStream
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator
 from tap_ticketlogs.socialboards.pagination import SkipTakePaginator, envelope_data

@@ -8,7 +8,7 @@ import requests
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_ticketlogs.client import decoded_json
+from tap_ticketlogs.http_errors import decoded_json
 
 
 def next_page_key(body: Any) -> str | None:  # noqa: ANN401 - a parsed JSON body

@@ -12,17 +12,12 @@ from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_ticketlogs.client import (
-    WINDOW_END,
-    WINDOW_START,
-    WindowedStream,
-    decoded_json,
-    entries_problem,
-)
+from tap_ticketlogs.http_errors import decoded_json, entries_problem
 from tap_ticketlogs.records import log_key
 from tap_ticketlogs.timeutil import normalise
 from tap_ticketlogs.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.tixngo.pagination import NextPageKeyPaginator
+from tap_ticketlogs.windows import WINDOW_END, WINDOW_START, WindowedStream
 
 # Entry fields that carry a date-time; normalised to UTC when present. The vendor page does
 # not list the entry fields, so any other field is passed through untouched.
