@@ -1,0 +1,73 @@
+"""The package layout keeps its promises (README, "Development" > layout)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "tap_ticketlogs"
+SANDBOX = "tap_ticketlogs.sandbox"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, relative imports resolved, ``from x import y`` as x.y."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def production_modules() -> list[Path]:
+    return [
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "sandbox" not in path.relative_to(PACKAGE).parts
+    ]
+
+
+def test_no_module_outside_the_sandbox_imports_it() -> None:
+    modules = production_modules()
+    assert len(modules) > 30  # the whole tap, not an empty glob
+    importers = {
+        module_name(path): sorted(
+            name
+            for name in imported_modules(path)
+            if name == SANDBOX or name.startswith(SANDBOX + ".")
+        )
+        for path in modules
+    }
+    assert {name: found for name, found in importers.items() if found} == {}
+
+
+def test_loading_the_whole_tap_does_not_load_the_sandbox() -> None:
+    # Also catches an import the source scan cannot see (importlib, a plugin entry point).
+    names = [module_name(path) for path in production_modules()]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sum(m.startswith('tap_ticketlogs') for m in sys.modules))\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.startswith({SANDBOX!r}))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    loaded_count, loaded_sandbox = result.stdout.split("\n")[:2]
+    assert int(loaded_count) >= len(names)
+    assert loaded_sandbox == ""
