@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +119,36 @@ class FakeClock:
     def __call__(self) -> float:
         self.now += self.step
         return self.now
+
+
+def interrupted_run(
+    config: Mapping[str, Any],
+    tmp_path: Path,
+    stop_when: Callable[[list[dict[str, Any]]], bool],
+    signal_number: int,
+    *,
+    read_after_signal: bool,
+) -> list[dict[str, Any]]:
+    """Run the tap's command, send it ``signal_number`` once ``stop_when(messages so far)``
+    holds, and return the messages read: up to the signal, or (``read_after_signal``)
+    also what the process wrote before it exited."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [TAP_COMMAND, "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen: list[dict[str, Any]] = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if stop_when(seen):
+            process.send_signal(signal_number)
+            break
+    if read_after_signal:
+        seen.extend(json.loads(line) for line in process.stdout)
+    process.wait(timeout=60)
+    process.stdout.close()
+    return seen

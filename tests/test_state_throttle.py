@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,10 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.state_throttle import StateThrottle
 from tests.helpers import (
-    TAP_COMMAND,
     FakeClock,
     TapOutput,
     error_lines,
+    interrupted_run,
     run_cli,
     run_tap,
     source_config,
@@ -114,24 +112,13 @@ def test_sigterm_writes_the_held_back_state_and_a_resumed_run_loses_nothing(
     with Sandbox(seed=5, records=600, latency_ms=40, vendors=("tixngo",)) as sandbox:
         config = tixngo_config(sandbox, 3600)
         config["max_concurrency"] = 2
-        config_path = tmp_path / "config.json"
-        config_path.write_text(json.dumps(config))
-        process = subprocess.Popen(
-            [TAP_COMMAND, "--config", str(config_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        seen = interrupted_run(
+            config,
+            tmp_path,
+            lambda seen: sum(1 for m in seen if m["type"] == "RECORD") == 200,
+            signal.SIGTERM,
+            read_after_signal=True,
         )
-        assert process.stdout is not None
-        seen: list[dict[str, Any]] = []
-        for line in process.stdout:
-            seen.append(json.loads(line))
-            if sum(1 for m in seen if m["type"] == "RECORD") == 200:
-                process.send_signal(signal.SIGTERM)
-                break
-        seen.extend(json.loads(line) for line in process.stdout)
-        process.wait(timeout=60)
-        process.stdout.close()
         states = [m["value"] for m in seen if m["type"] == "STATE"]
         assert states, "SIGTERM wrote no STATE"
         last_state = states[-1]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
-import json
 import re
-import subprocess
+import signal
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -24,10 +23,10 @@ from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import (
-    TAP_COMMAND,
     FakeClock,
     TapOutput,
     error_lines,
+    interrupted_run,
     run_cli,
     run_tap,
     source_config,
@@ -358,23 +357,13 @@ def test_a_killed_run_resumed_from_its_last_state_loses_nothing(
         config = tixngo_config(sandbox, window_hours=24)
         config["max_concurrency"] = 2
         config["state_interval_seconds"] = interval
-        config_path = tmp_path / "config.json"
-        config_path.write_text(json.dumps(config))
-        process = subprocess.Popen(
-            [TAP_COMMAND, "--config", str(config_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        seen = interrupted_run(
+            config,
+            tmp_path,
+            lambda seen: sum(1 for m in seen if m["type"] == "STATE") == kill_after,
+            signal.SIGKILL,  # no chance to write anything more
+            read_after_signal=False,
         )
-        assert process.stdout is not None
-        seen: list[dict[str, Any]] = []
-        for line in process.stdout:
-            seen.append(json.loads(line))
-            if sum(1 for m in seen if m["type"] == "STATE") == kill_after:
-                process.kill()  # SIGKILL: no chance to write anything more
-                break
-        process.wait()
-        process.stdout.close()
         last_state = next(m["value"] for m in reversed(seen) if m["type"] == "STATE")
         before = {m["record"]["log_key"] for m in seen if m["type"] == "RECORD"}
         resumed = run_tap(config, state=last_state)
