@@ -4,6 +4,7 @@
     .venv/bin/python scripts/benchmark.py --smoke    # small figures in ~30 s (the tests run it)
     .venv/bin/python scripts/benchmark.py --shards 1,2,4 [--records 16000] [--latency-ms 200]
     .venv/bin/python scripts/benchmark.py --account-history [--latency-ms 0]
+    .venv/bin/python scripts/benchmark.py --parts e2e [--e2e-records 150000]  # into PostgreSQL
 
 Everything runs as child processes of this one, on the same machine, in one run, so the
 ratios printed compare like with like (absolute figures move with the machine's load):
@@ -20,6 +21,10 @@ ratios printed compare like with like (absolute figures move with the machine's 
   time from the first request to the last answer (what concurrency can shorten; the
   interpreter's start-up is not in it), speed-ups over 1, and the ideal bound
   (requests x latency / concurrency).
+* e2e (only with ``--parts e2e``): the TIXNGO sandbox -> ``meltano run tap-ticketlogs
+  target-postgres`` into a fresh schema of the local PostgreSQL, per loader variant, next to
+  a dlt ``rest_api`` pipeline reading the same sandbox into the same database; rows counted
+  in the database against the sandbox's own count.
 
 Peak RSS and CPU come from ``wait4`` on each child. Nothing here asserts a time.
 """
@@ -36,6 +41,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,9 +55,10 @@ from tap_ticketlogs.sandbox.core import VendorAPI
 from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
-from tap_ticketlogs.sandbox.tixngo import TixngoAPI
+from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS, TixngoAPI
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 RECORD_MARK = b'{"type":"RECORD"'
 APPS = ("app-benchmark-1", "app-benchmark-2", "app-benchmark-3")
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -424,10 +431,26 @@ def main() -> None:
         help="instead: one incremental run per source after 1, 6 and 24 months of history, "
         "and the STATE messages of a 5-year backfill of 20 apps",
     )
-    parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--e2e-records", type=int, default=150_000, help="with --parts e2e: sandbox entries"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="with --parts e2e: the database (a fresh schema per variant, dropped after)",
+    )
+    parser.add_argument(
+        "--dlt-python",
+        default=str(ROOT / ".venv-dlt" / "bin" / "python"),
+        help=f"with --parts e2e: a Python with dlt installed ({DLT_INSTALL})",
+    )
+    parser.add_argument("command", nargs="?", choices=["serve", "sandbox"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.records)
+        return
+    if args.command == "sandbox":
+        tixngo_sandbox(args.records)
         return
     if args.account_history:
         latency = 20.0 if args.latency_ms is None else args.latency_ms
@@ -454,6 +477,8 @@ def main() -> None:
             levels = [int(level) for level in args.concurrency.split(",")]
             latency = 100.0 if args.latency_ms is None else args.latency_ms
             many_partitions(args.tickets, latency, levels, workdir)
+        if "e2e" in parts:
+            end_to_end(args.e2e_records, args.postgres_url, Path(args.dlt_python), workdir)
 
 
 # -- account history: does an incremental run cost the same in year two as in month one? ---
@@ -579,6 +604,272 @@ def backfill_state_messages(latency_ms: float) -> None:
         f"messages, {sum(map(len, states)) / 1e6:.2f} MB (a STATE per window would be "
         f"{windows} messages, ~{windows * len(states[-1]) / 1e6:.0f} MB)"
     )
+
+
+# -- end to end into PostgreSQL: what the user waits for, per loader variant, next to dlt ---
+
+E2E_STREAM = "tixngo_ticket_status_logs"
+E2E_SEED = 12
+DLT_INSTALL = "python3 -m venv .venv-dlt && .venv-dlt/bin/pip install 'dlt[postgres]'"
+# target-postgres settings of the "tuned" variants: COPY instead of INSERT, and batches of
+# 100 000 rows instead of the SDK's 10 000 (fewer temp tables and upserts per stream).
+# target-postgres columns that stay null until a tap sends ACTIVATE_VERSION (this one does not).
+UNUSED_UNTIL_DELETES = ("_sdc_deleted_at", "_sdc_table_version")
+TUNED_TARGET = {"TARGET_POSTGRES_USE_COPY": "true", "TARGET_POSTGRES_BATCH_SIZE_ROWS": "100000"}
+
+
+def tixngo_sandbox(records: int) -> None:
+    """The sandbox's TIXNGO API alone (run as `benchmark.py sandbox`): the CLI builds all
+    four vendors, which takes minutes at hundreds of thousands of records per stream."""
+    sandbox = Sandbox(seed=E2E_SEED, records=records, vendors=("tixngo",))
+    print(sandbox.base_url, flush=True)
+    sandbox.httpd.serve_forever()
+
+
+@dataclass
+class Loaded:
+    """One end-to-end variant: wall seconds, rows in its table, its columns, empty columns."""
+
+    name: str
+    seconds: float
+    rows: int
+    columns: int
+    empty_columns: list[str]
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def table_figures(dsn: str, schema: str, table: str) -> tuple[int, list[str], list[str]]:
+    """Rows of a table, its columns, and the columns without a single non-null value
+    (but those of UNUSED_UNTIL_DELETES)."""
+    import psycopg  # noqa: PLC0415 - a test dependency, needed by this part only
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        columns = [
+            name
+            for (name,) in connection.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, table),
+            ).fetchall()
+        ]
+        if not columns:
+            return 0, [], []
+        counts = ", ".join(f'count("{name}")' for name in columns)
+        # Names from information_schema and this script's own schema names, quoted.
+        query = f'select count(*), {counts} from "{schema}"."{table}"'  # noqa: S608
+        row = connection.execute(query).fetchone()
+        assert row is not None
+        empty = [
+            name
+            for name, filled in zip(columns, row[1:], strict=True)
+            if filled == 0 and name not in UNUSED_UNTIL_DELETES
+        ]
+        return int(row[0]), columns, empty
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'drop schema if exists "{schema}" cascade')
+
+
+def meltano_variant(
+    name: str, url: str, sqlalchemy_url: str, extra_env: dict[str, str], workdir: Path
+) -> Loaded:
+    """`meltano run tap-ticketlogs target-postgres` into a fresh schema, dropped after."""
+    schema = f"bench_e2e_{uuid.uuid4().hex[:10]}"
+    dsn = sqlalchemy_url.replace("+psycopg", "")
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / (schema + '.db')}",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TAP_TICKETLOGS_START_DATE": START.isoformat(),
+        "TAP_TICKETLOGS_END_DATE": (START + dt.timedelta(days=30)).isoformat(),
+        "TAP_TICKETLOGS_LAG_MINUTES": "0",
+        "TAP_TICKETLOGS_TIXNGO_BASE_URL": url,
+        "TAP_TICKETLOGS_TIXNGO_API_KEY": "tixngo-sandbox-key",
+        "TAP_TICKETLOGS_TIXNGO_AUTH_SCHEME": "bearer",
+        "TAP_TICKETLOGS_TIXNGO_MOBILE_APP_IDS": json.dumps(list(MOBILE_APPS)),
+        "TAP_TICKETLOGS_TIXNGO_PAGE_SIZE": str(PAGE_SIZE),
+        "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url,
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        **extra_env,
+    }
+    log = workdir / f"e2e-{name[1]}.log"
+    started = time.perf_counter()
+    try:
+        with open(log, "w") as out:
+            status = subprocess.run(  # noqa: S603
+                [str(BIN / "meltano"), "run", "tap-ticketlogs", "target-postgres"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        seconds = time.perf_counter() - started
+        if status != 0:
+            sys.exit(f"e2e {name}: meltano run failed, see {log}:\n{log.read_text()[-2000:]}")
+        rows, columns, empty = table_figures(dsn, schema, E2E_STREAM)
+    finally:
+        drop_schema(dsn, schema)
+    return Loaded(name, seconds, rows, len(columns), empty)
+
+
+DLT_PIPELINE = textwrap.dedent(
+    """
+    import json, sys
+    import dlt
+    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+    from dlt.sources.rest_api import rest_api_source
+
+    url, start, end, dsn, schema, workdir, stream = sys.argv[1:8]
+    apps = json.loads(sys.argv[8])
+    credentials = PostgresCredentials()
+    credentials.parse_native_representation(dsn)
+    # dlt insists on a password; a trust-auth server ignores whatever is sent.
+    credentials.password = credentials.password or "unused-with-trust-auth"
+
+    def with_app(app):
+        def add(record):
+            record["mobile_app_id"] = app
+            return record
+        return add
+
+    source = rest_api_source({
+        "client": {
+            "base_url": url,
+            "auth": {"type": "bearer", "token": "tixngo-sandbox-key"},
+            "paginator": {
+                "type": "cursor",
+                "cursor_path": "pagination.nextPageKey",
+                "cursor_param": "paginationKey",
+            },
+        },
+        "resources": [
+            {
+                "name": f"{stream}_{index}",
+                "table_name": stream,
+                "endpoint": {
+                    "path": "/organizer/report/ticket-status-logs",
+                    "data_selector": "result",
+                    "params": {"mobileAppId": app, "from": start, "to": end, "limit": 10000},
+                },
+                "processing_steps": [{"map": with_app(app)}],
+            }
+            for index, app in enumerate(apps)
+        ],
+    })
+    pipeline = dlt.pipeline(
+        pipeline_name="ticketlogs_benchmark",
+        pipelines_dir=workdir,
+        destination=dlt.destinations.postgres(credentials=credentials),
+        dataset_name=schema,
+        progress="log",
+    )
+    pipeline.run(source)
+    """
+)
+
+
+def dlt_variant(url: str, sqlalchemy_url: str, dlt_python: Path, workdir: Path) -> Loaded | None:
+    """dlt's `rest_api` source on the same sandbox into the same database, or None (with
+    how to install it) when ``dlt_python`` has no dlt."""
+    name = "dlt rest_api -> postgres"
+    found = dlt_python.exists() and (
+        subprocess.run(  # noqa: S603
+            [str(dlt_python), "-c", "import dlt, psycopg2"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if not found:
+        print(
+            f"{name}: skipped, no dlt[postgres] at {dlt_python}; install it apart from the "
+            f"project with `{DLT_INSTALL}` (or pass --dlt-python)"
+        )
+        return None
+    schema = f"bench_e2e_dlt_{uuid.uuid4().hex[:10]}"
+    dsn = sqlalchemy_url.replace("+psycopg", "")
+    log = workdir / "e2e-dlt.log"
+    started = time.perf_counter()
+    try:
+        with open(log, "w") as out:
+            status = subprocess.run(  # noqa: S603
+                [
+                    str(dlt_python),
+                    "-c",
+                    DLT_PIPELINE,
+                    url,
+                    START.isoformat(),
+                    (START + dt.timedelta(days=30)).isoformat(),
+                    dsn,
+                    schema,
+                    str(workdir / "dlt"),
+                    E2E_STREAM,
+                    json.dumps(list(MOBILE_APPS)),
+                ],
+                env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        seconds = time.perf_counter() - started
+        if status != 0:
+            sys.exit(f"e2e {name}: failed, see {log}:\n{log.read_text()[-2000:]}")
+        rows, columns, empty = table_figures(dsn, schema, E2E_STREAM)
+    finally:
+        drop_schema(dsn, schema)
+    return Loaded(name, seconds, rows, len(columns), empty)
+
+
+def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Path) -> None:
+    """Sandbox -> PostgreSQL per variant, rows counted in the database."""
+    if not (ROOT / ".meltano" / "loaders" / "target-postgres").is_dir():
+        sys.exit("e2e: target-postgres is not installed; run `meltano install` first")
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": f"file://{workdir / 'batches'}", "prefix": "e2e-"},
+    }
+    (workdir / "batches").mkdir(exist_ok=True)
+    variants: list[tuple[str, dict[str, str]]] = [
+        ("(a) RECORD, target-postgres as in meltano.yml", {}),
+        ("(b) RECORD, use_copy + batch_size_rows 100000", TUNED_TARGET),
+        (
+            "(c) BATCH jsonl.gz, use_copy + batch_size_rows",
+            {**TUNED_TARGET, "TAP_TICKETLOGS_BATCH_CONFIG": json.dumps(batch_config)},
+        ),
+    ]
+    results: list[Loaded] = []
+    with Child([sys.executable, __file__, "sandbox", "--records", str(records)]) as server:
+        with urllib.request.urlopen(f"{server.url}/_sandbox/stats") as response:  # noqa: S310
+            truth: int = json.load(response)["records"][E2E_STREAM]
+        for name, extra_env in variants:
+            results.append(meltano_variant(name, server.url, sqlalchemy_url, extra_env, workdir))
+        dlt = dlt_variant(server.url, sqlalchemy_url, dlt_python, workdir)
+    if dlt is not None:
+        results.append(dlt)
+    print(
+        f"\ne2e: {truth} TIXNGO entries (sandbox, 3 apps, 30 days, pages of {PAGE_SIZE}) into "
+        f"PostgreSQL, one fresh schema per variant; `meltano run` with the tap's defaults "
+        f"(24 h windows, max_concurrency 8, load_method upsert)"
+    )
+    print(
+        f"{'variant':<50}{'rows':>8}{'of sandbox':>11}{'s':>8}{'rows/s':>9}{'x dlt':>7}"
+        f"{'columns':>9}  empty columns"
+    )
+    for run in results:
+        ratio = f"{run.rows_per_s / dlt.rows_per_s:.2f}" if dlt else "-"
+        empty = ",".join(run.empty_columns) or "-"
+        print(
+            f"{run.name:<50}{run.rows:>8}{run.rows / truth:>11.0%}{run.seconds:>8.1f}"
+            f"{run.rows_per_s:>9.0f}{ratio:>7}{run.columns:>9}  {empty}"
+        )
 
 
 if __name__ == "__main__":
