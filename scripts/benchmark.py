@@ -631,6 +631,8 @@ LOADER_VARIANTS: list[tuple[str, dict[str, str]]] = [
         },
     ),
     ("(c) RECORD, meltano.yml: use_copy, no validation", {}),
+    # Like for like with dlt's default: what upserting costs.
+    ("(c') as (c), load_method append-only", {"TARGET_POSTGRES_LOAD_METHOD": "append-only"}),
     (
         "(d) RECORD, meltano.yml + batch_size_rows 50000",
         {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "50000"},
@@ -750,7 +752,7 @@ DLT_PIPELINE = textwrap.dedent(
     from dlt.sources.rest_api import rest_api_source
 
     url, start, end, dsn, schema, workdir, stream = sys.argv[1:8]
-    apps = json.loads(sys.argv[8])
+    apps, write_disposition = json.loads(sys.argv[8]), sys.argv[9]
     credentials = PostgresCredentials()
     credentials.parse_native_representation(dsn)
     # dlt insists on a password; a trust-auth server ignores whatever is sent.
@@ -782,12 +784,14 @@ DLT_PIPELINE = textwrap.dedent(
                     "params": {"mobileAppId": app, "from": start, "to": end, "limit": 10000},
                 },
                 "processing_steps": [{"map": with_app(app)}],
+                "write_disposition": write_disposition,
+                "primary_key": "ticketId",  # unique per entry in the sandbox
             }
             for index, app in enumerate(apps)
         ],
     })
     pipeline = dlt.pipeline(
-        pipeline_name="ticketlogs_benchmark",
+        pipeline_name=schema,
         pipelines_dir=workdir,
         destination=dlt.destinations.postgres(credentials=credentials),
         dataset_name=schema,
@@ -798,10 +802,17 @@ DLT_PIPELINE = textwrap.dedent(
 )
 
 
-def dlt_variant(url: str, sqlalchemy_url: str, dlt_python: Path, workdir: Path) -> Loaded | None:
+def dlt_variant(
+    name: str,
+    write_disposition: str,
+    *,
+    url: str,
+    sqlalchemy_url: str,
+    dlt_python: Path,
+    workdir: Path,
+) -> Loaded | None:
     """dlt's `rest_api` source on the same sandbox into the same database, or None (with
     how to install it) when ``dlt_python`` has no dlt."""
-    name = "(f) dlt rest_api -> postgres"
     found = dlt_python.exists() and (
         subprocess.run(  # noqa: S603
             [str(dlt_python), "-c", "import dlt, psycopg2"], capture_output=True, check=False
@@ -816,7 +827,7 @@ def dlt_variant(url: str, sqlalchemy_url: str, dlt_python: Path, workdir: Path) 
         return None
     schema = f"bench_e2e_dlt_{uuid.uuid4().hex[:10]}"
     dsn = sqlalchemy_url.replace("+psycopg", "")
-    log = workdir / "e2e-dlt.log"
+    log = workdir / f"e2e-dlt-{write_disposition}.log"
     started = time.perf_counter()
     try:
         with open(log, "w") as out:
@@ -833,6 +844,7 @@ def dlt_variant(url: str, sqlalchemy_url: str, dlt_python: Path, workdir: Path) 
                     str(workdir / "dlt"),
                     E2E_STREAM,
                     json.dumps(list(MOBILE_APPS)),
+                    write_disposition,
                 ],
                 env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
                 stdout=out,
@@ -870,13 +882,26 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
             truth: int = json.load(response)["records"][E2E_STREAM]
         for name, extra_env in variants:
             results.append(meltano_variant(name, server.url, sqlalchemy_url, extra_env, workdir))
-        dlt = dlt_variant(server.url, sqlalchemy_url, dlt_python, workdir)
-    if dlt is not None:
-        results.append(dlt)
+        # (g): like for like with meltano.yml's upsert, dlt merging on the entries' key.
+        dlt, dlt_merge = (
+            dlt_variant(
+                name,
+                disposition,
+                url=server.url,
+                sqlalchemy_url=sqlalchemy_url,
+                dlt_python=dlt_python,
+                workdir=workdir,
+            )
+            for name, disposition in (
+                ("(f) dlt rest_api -> postgres (append)", "append"),
+                ("(g) dlt rest_api, merge on ticketId", "merge"),
+            )
+        )
+    results += [run for run in (dlt, dlt_merge) if run is not None]
     print(
         f"\ne2e: {truth} TIXNGO entries (sandbox, 3 apps, 30 days, pages of {PAGE_SIZE}) into "
         f"PostgreSQL, one fresh schema per variant; `meltano run` with the tap's defaults "
-        f"(24 h windows, max_concurrency 8) and meltano.yml's load_method upsert; dlt appends"
+        f"(24 h windows, max_concurrency 8) and meltano.yml's load_method upsert"
     )
     print(
         f"{'variant':<52}{'rows':>8}{'of sandbox':>11}{'s':>8}{'rows/s':>9}{'x dlt':>7}"
