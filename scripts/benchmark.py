@@ -630,13 +630,12 @@ LOADER_VARIANTS: list[tuple[str, dict[str, str]]] = [
             "TARGET_POSTGRES_BATCH_SIZE_ROWS": "100000",
         },
     ),
-    ("(c) RECORD, meltano.yml: use_copy, no validation", {}),
+    ("(c) RECORD, meltano.yml: validate_records false", {}),
     # Like for like with dlt's default: what upserting costs.
     ("(c') as (c), load_method append-only", {"TARGET_POSTGRES_LOAD_METHOD": "append-only"}),
-    (
-        "(d) RECORD, meltano.yml + batch_size_rows 50000",
-        {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "50000"},
-    ),
+    ("(d) as (c), batch_size_rows 50000", {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "50000"}),
+    # Faster still, but 0.8.1's COPY sends numeric values through float (README).
+    ("(e) as (c), use_copy", {"TARGET_POSTGRES_USE_COPY": "true"}),
 ]
 
 
@@ -872,7 +871,7 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
     variants = [
         *LOADER_VARIANTS,
         (
-            "(e) BATCH jsonl.gz files, meltano.yml",
+            "(f) BATCH jsonl.gz files, meltano.yml",
             {"TAP_TICKETLOGS_BATCH_CONFIG": json.dumps(batch_config)},
         ),
     ]
@@ -882,7 +881,7 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
             truth: int = json.load(response)["records"][E2E_STREAM]
         for name, extra_env in variants:
             results.append(meltano_variant(name, server.url, sqlalchemy_url, extra_env, workdir))
-        # (g): like for like with meltano.yml's upsert, dlt merging on the entries' key.
+        # (h): like for like with meltano.yml's upsert, dlt merging on the entries' key.
         dlt, dlt_merge = (
             dlt_variant(
                 name,
@@ -893,8 +892,8 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
                 workdir=workdir,
             )
             for name, disposition in (
-                ("(f) dlt rest_api -> postgres (append)", "append"),
-                ("(g) dlt rest_api, merge on ticketId", "merge"),
+                ("(g) dlt rest_api -> postgres (append)", "append"),
+                ("(h) dlt rest_api, merge on ticketId", "merge"),
             )
         )
     results += [run for run in (dlt, dlt_merge) if run is not None]
