@@ -42,6 +42,7 @@ import textwrap
 import time
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -722,21 +723,26 @@ def meltano_variant(
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         **extra_env,
     }
-    log = workdir / f"e2e-{name[1]}.log"
+    command = [str(BIN / "meltano"), "run", "tap-ticketlogs", "target-postgres"]
+    return timed_load(
+        name, command, env=env, dsn=dsn, schema=schema, log=workdir / f"e2e-{name[1]}.log"
+    )
+
+
+def timed_load(
+    name: str, command: list[str], *, env: Mapping[str, str], dsn: str, schema: str, log: Path
+) -> Loaded:
+    """Run one load into ``schema`` (its output to ``log``), time it, count what landed in
+    the database, and drop the schema."""
     started = time.perf_counter()
     try:
         with open(log, "w") as out:
             status = subprocess.run(  # noqa: S603
-                [str(BIN / "meltano"), "run", "tap-ticketlogs", "target-postgres"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
             ).returncode
         seconds = time.perf_counter() - started
         if status != 0:
-            sys.exit(f"e2e {name}: meltano run failed, see {log}:\n{log.read_text()[-2000:]}")
+            sys.exit(f"e2e {name}: failed, see {log}:\n{log.read_text()[-2000:]}")
         rows, columns, empty = table_figures(dsn, schema, E2E_STREAM)
     finally:
         drop_schema(dsn, schema)
@@ -826,37 +832,23 @@ def dlt_variant(
         return None
     schema = f"bench_e2e_dlt_{uuid.uuid4().hex[:10]}"
     dsn = sqlalchemy_url.replace("+psycopg", "")
+    command = [
+        str(dlt_python),
+        "-c",
+        DLT_PIPELINE,
+        url,
+        START.isoformat(),
+        (START + dt.timedelta(days=30)).isoformat(),
+        dsn,
+        schema,
+        str(workdir / "dlt"),
+        E2E_STREAM,
+        json.dumps(list(MOBILE_APPS)),
+        write_disposition,
+    ]
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
     log = workdir / f"e2e-dlt-{write_disposition}.log"
-    started = time.perf_counter()
-    try:
-        with open(log, "w") as out:
-            status = subprocess.run(  # noqa: S603
-                [
-                    str(dlt_python),
-                    "-c",
-                    DLT_PIPELINE,
-                    url,
-                    START.isoformat(),
-                    (START + dt.timedelta(days=30)).isoformat(),
-                    dsn,
-                    schema,
-                    str(workdir / "dlt"),
-                    E2E_STREAM,
-                    json.dumps(list(MOBILE_APPS)),
-                    write_disposition,
-                ],
-                env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-            ).returncode
-        seconds = time.perf_counter() - started
-        if status != 0:
-            sys.exit(f"e2e {name}: failed, see {log}:\n{log.read_text()[-2000:]}")
-        rows, columns, empty = table_figures(dsn, schema, E2E_STREAM)
-    finally:
-        drop_schema(dsn, schema)
-    return Loaded(name, seconds, rows, len(columns), empty)
+    return timed_load(name, command, env=env, dsn=dsn, schema=schema, log=log)
 
 
 def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Path) -> None:
