@@ -3,8 +3,9 @@
     pip install -e '.[dagster]' && meltano install
     dagster dev -m orchestration.dagster_defs          # UI on :3000, schedule included
 
-``plan_shards`` fans out one ``run_shard`` op per shard (``shard_count`` in the run config);
-each runs, in the Meltano project directory,
+``plan_shards`` migrates Meltano's system database, has the loader create its schema and tables
+(``prepare_loader``), then fans out one ``run_shard`` op per shard (``shard_count`` in the run
+config); each runs, in the Meltano project directory,
 
     meltano [--environment=ENV] run --state-id-suffix shard-<i>-of-<n> tap-ticketlogs LOADER
 
@@ -23,6 +24,7 @@ one change, see the README.
 """
 
 # No `from __future__ import annotations`: Dagster reads the ops' annotations at definition.
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +63,10 @@ class ShardPlan(dg.Config):
     #: The ``meltano`` command; empty: the one beside the worker's Python, else on PATH.
     meltano: str = ""
     timeout_minutes: int = 360
+    #: Before the shards start, have the loader create its schema and tables once (see
+    #: ``prepare_loader``). Off: for a loader whose schema depends on the extractor
+    #: (``$MELTANO_EXTRACT__LOAD_SCHEMA``), which ``meltano invoke`` does not set.
+    prepare_tables: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,32 +99,62 @@ class ShardTask:
         ]
 
 
-def shard_environment(task: ShardTask, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment of one shard's ``meltano run``.
+def isolated_environment(project_dir: str, name: str, base: Mapping[str, str]) -> dict[str, str]:
+    """An environment whose Meltano system directory is ``name``'s own, sharing the plugins.
 
     Meltano keeps a run's catalog and its input state in ``<sys dir>/run/<plugin>/``: shards
     sharing one project directory would overwrite each other's (and a shard could start from
-    another's state). Each shard gets a system directory of its own whose installed plugins
-    are links to the project's, and they all share one system database.
+    another's state). Each gets a system directory of its own whose installed plugins are
+    links to the project's, and they all share one system database.
     """
     project_sys_dir = Path(
-        base.get("MELTANO_SYS_DIR_ROOT") or Path(task.project_dir, ".meltano")
+        base.get("MELTANO_SYS_DIR_ROOT") or Path(project_dir, ".meltano")
     ).resolve()
-    shard_sys_dir = project_sys_dir / "shards" / task.suffix
-    shard_sys_dir.mkdir(parents=True, exist_ok=True)
+    own_sys_dir = project_sys_dir / "shards" / name
+    own_sys_dir.mkdir(parents=True, exist_ok=True)
     for installed in project_sys_dir.iterdir():
         if installed.is_dir() and installed.name not in _PER_SHARD_DIRS:
-            link = shard_sys_dir / installed.name
+            link = own_sys_dir / installed.name
             if not link.is_symlink():
                 link.symlink_to(installed, target_is_directory=True)
     return {
         **base,
-        "MELTANO_SYS_DIR_ROOT": str(shard_sys_dir),
+        "MELTANO_SYS_DIR_ROOT": str(own_sys_dir),
         "MELTANO_DATABASE_URI": base.get("MELTANO_DATABASE_URI")
         or f"sqlite:///{project_sys_dir / 'meltano.db'}",
+    }
+
+
+def shard_environment(task: ShardTask, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of one shard's ``meltano run``: its own system directory
+    (:func:`isolated_environment`) and its shard settings."""
+    return {
+        **isolated_environment(task.project_dir, task.suffix, base),
         "TAP_TICKETLOGS_SHARD_INDEX": str(task.index),
         "TAP_TICKETLOGS_SHARD_COUNT": str(task.count),
     }
+
+
+def deselected_streams(catalog: Mapping[str, Any]) -> set[str]:
+    """The streams of a Singer catalog its metadata leaves unselected."""
+    deselected = set()
+    for entry in catalog.get("streams", []):
+        for item in entry.get("metadata", []):
+            if item.get("breadcrumb") == []:
+                stream_metadata = item.get("metadata", {})
+                if not stream_metadata.get("selected", stream_metadata.get("selected-by-default")):
+                    deselected.add(entry["tap_stream_id"])
+    return deselected
+
+
+def schema_messages(tap_output: str, deselected: set[str]) -> str:
+    """The SCHEMA lines of a tap's output, but those of deselected streams."""
+    kept = []
+    for line in tap_output.splitlines():
+        message = json.loads(line) if line.startswith("{") else {}
+        if message.get("type") == "SCHEMA" and message.get("stream") not in deselected:
+            kept.append(line)
+    return "".join(f"{line}\n" for line in kept)
 
 
 @dataclass(frozen=True)
@@ -130,15 +166,22 @@ class ShardResult:
 
 
 def meltano_command(
-    command: list[str], *, cwd: str, env: dict[str, str], timeout_minutes: int, what: str
-) -> float:
-    """Run one meltano command; seconds taken, or a :class:`dagster.Failure` with its tail."""
-    started = time.monotonic()
+    command: list[str],
+    *,
+    cwd: str,
+    env: dict[str, str],
+    timeout_minutes: int,
+    what: str,
+    stdin: str | None = None,
+) -> str:
+    """Run one meltano command and return its standard output, or raise a
+    :class:`dagster.Failure` with the tail of what it printed."""
     try:
         result = subprocess.run(  # noqa: S603 - the configured meltano, no shell
             command,
             cwd=cwd,
             env=env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout_minutes * 60,
@@ -151,17 +194,52 @@ def meltano_command(
         tail = "\n".join((result.stderr or result.stdout or "").splitlines()[-_TAIL_LINES:])
         msg = f"{what}: {' '.join(command[1:])} exited {result.returncode}"
         raise dg.Failure(description=f"{msg}\n{tail}", metadata={"exit code": result.returncode})
-    return time.monotonic() - started
+    return result.stdout
+
+
+def prepare_loader(config: ShardPlan, meltano: str) -> int:
+    """Have the loader create its schema and the selected streams' tables, once.
+
+    target-postgres (like the SDK's SQL loaders in general) creates a schema, a table or a
+    column by looking first and creating second. Shards starting together on a new schema
+    race, and all but one die on ``duplicate key value violates unique constraint
+    "pg_namespace_nspname_index"`` (or the same on ``pg_type``), then re-read what they had
+    extracted when retried. Here, before any shard starts, the tap's SCHEMA messages alone
+    (``--test=schema``: no record is requested, no STATE written; the catalog Meltano
+    discovered, so its sampled fields too) go to the loader, which creates what is missing.
+    Returns how many streams it prepared.
+    """
+    env = isolated_environment(config.project_dir, "prepare", os.environ)
+    environment = [f"--environment={config.environment}"] if config.environment else []
+
+    def invoke(*args: str, what: str, stdin: str | None = None) -> str:
+        return meltano_command(
+            [meltano, *environment, "invoke", *args],
+            cwd=config.project_dir,
+            env=env,
+            timeout_minutes=config.timeout_minutes,
+            what=f"prepare ({what})",
+            stdin=stdin,
+        )
+
+    catalog = json.loads(invoke("--dump=catalog", config.extractor, what="catalog"))
+    schemas = schema_messages(
+        invoke(config.extractor, "--test=schema", what="schemas"), deselected_streams(catalog)
+    )
+    invoke(config.loader, what="loader", stdin=schemas)
+    return schemas.count("\n")
 
 
 @dg.op(out=dg.DynamicOut(ShardTask))
 def plan_shards(
     context: dg.OpExecutionContext, config: ShardPlan
 ) -> Iterator[dg.DynamicOutput[ShardTask]]:
-    """Bring Meltano's system database up to date, then one task per shard.
+    """Bring Meltano's system database and the loader's tables up to date, then one task
+    per shard.
 
     Shards started together on a new system database would all run its migrations at once,
-    and all but one fail; here it is migrated once, before any shard starts.
+    and all but one fail; on a new schema, all create its tables at once (``prepare_loader``).
+    Here both are done once, before any shard starts.
     """
     if config.shard_count < 1:
         msg = f"shard_count must be at least 1, not {config.shard_count}"
@@ -174,6 +252,9 @@ def plan_shards(
         timeout_minutes=config.timeout_minutes,
         what="system database",
     )
+    if config.prepare_tables and config.shard_count > 1:
+        prepared = prepare_loader(config, meltano)
+        context.log.info(f"{config.loader}: schema and tables of {prepared} stream(s) ready")
     context.log.info(f"{config.shard_count} shard(s) of {config.extractor} -> {config.loader}")
     for index in range(config.shard_count):
         task = ShardTask(
@@ -196,13 +277,15 @@ def run_shard(context: dg.OpExecutionContext, task: ShardTask) -> ShardResult:
     """``meltano run`` of one shard; a failure fails (and retries) this op only."""
     env = shard_environment(task, os.environ)
     context.log.info(f"{task.suffix}: {' '.join(task.command())}")
-    seconds = meltano_command(
+    started = time.monotonic()
+    meltano_command(
         task.command(),
         cwd=task.project_dir,
         env=env,
         timeout_minutes=task.timeout_minutes,
         what=task.suffix,
     )
+    seconds = time.monotonic() - started
     context.log.info(f"{task.suffix}: done in {seconds:.1f} s")
     return ShardResult(task.suffix, round(seconds, 1))
 

@@ -19,7 +19,14 @@ import dagster as dg
 import psycopg
 import pytest
 
-from orchestration.dagster_defs import shards_run_config, shards_schedule, ticketlogs_shards
+from orchestration.dagster_defs import (
+    ShardPlan,
+    default_meltano,
+    prepare_loader,
+    shards_run_config,
+    shards_schedule,
+    ticketlogs_shards,
+)
 from tap_ticketlogs.discovery_sampling import SAMPLE_RECORDS
 from tap_ticketlogs.sandbox.core import Request, Response
 from tap_ticketlogs.sandbox.huawei import HuaweiAPI
@@ -218,3 +225,42 @@ def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
         assert row_counts(db, sharded_schema) == row_counts(db, whole_schema)
         for stream in LOG_STREAMS:
             assert extracted_after(db, sharded_schema, stream, first_loaded) == 0, stream
+
+
+def test_the_loader_creates_the_selected_tables_before_any_shard_starts(
+    installed: None,  # noqa: F811 - the fixture imported above
+    postgres_dsn: str,
+    schemas: tuple[psycopg.Connection[Any], str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shards starting together on a new schema race to create it (target-postgres looks,
+    then creates) and all but one die; the plan step has the loader create the schema and
+    the selected streams' tables first, from SCHEMA messages alone: no record is read."""
+    db, schema, _ = schemas
+    selected = [stream for stream in STREAMS if stream != "huawei_cases"]
+    with Sandbox(seed=21, records=240) as sandbox:
+        project = MeltanoProject(sandbox, tmp_path, schema)
+        for name, value in project.env.items():
+            monkeypatch.setenv(name, value)
+        # Selected as users select: the extractor's `select` extra, from the environment.
+        monkeypatch.setenv("TAP_TICKETLOGS__SELECT", json.dumps([f"{s}.*" for s in selected]))
+        traffic = Traffic(sandbox, refused_case="")
+
+        plan = ShardPlan(shard_count=3, environment="sandbox")
+        prepared = prepare_loader(plan, default_meltano())
+
+        assert prepared == len(selected)
+        # Tables and their columns exist, empty; the deselected stream has none.
+        assert row_counts(db, schema) == dict.fromkeys(selected, 0)
+        columns = {
+            name
+            for (name,) in db.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = %s and table_name = 'tixngo_ticket_status_logs'",
+                (schema,),
+            )
+        }
+        assert {"ticketId", "toStatus", "_sdc_extracted_at"} <= columns, columns
+        # Discovery samples one small page per endpoint; no TIXNGO window was read.
+        assert traffic.tixngo == Counter()

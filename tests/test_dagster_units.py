@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,9 @@ from orchestration.dagster_defs import (
     ShardPlan,
     ShardTask,
     defs,
+    deselected_streams,
     plan_shards,
+    schema_messages,
     shard_environment,
     shards_schedule,
 )
@@ -78,3 +81,27 @@ def test_the_definitions_load_with_the_job_and_its_schedule() -> None:
     run_shard = JOB.graph.node_named("run_shard").definition
     assert run_shard.retry_policy is not None
     assert run_shard.retry_policy.max_retries == 2
+
+
+def test_only_the_selected_streams_schemas_reach_the_loader() -> None:
+    def entry(stream: str, **metadata: bool) -> dict[str, object]:
+        return {"tap_stream_id": stream, "metadata": [{"breadcrumb": [], "metadata": metadata}]}
+
+    catalog = {
+        "streams": [
+            entry("picked", selected=True),
+            entry("default", **{"selected-by-default": True}),
+            entry("dropped", selected=False, **{"selected-by-default": True}),
+            entry("never"),
+        ]
+    }
+    assert deselected_streams(catalog) == {"dropped", "never"}
+
+    def schema(stream: str) -> str:
+        return json.dumps({"type": "SCHEMA", "stream": stream, "schema": {}, "key_properties": []})
+
+    output = "\n".join(
+        [schema("picked"), "not a message", schema("dropped"), schema("renamed_by_a_map")]
+    )
+    kept = schema_messages(output, deselected_streams(catalog))
+    assert kept == f"{schema('picked')}\n{schema('renamed_by_a_map')}\n"
