@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import decimal
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -66,6 +66,28 @@ def retry_if_transient(response: requests.Response, what: str) -> None:
     if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         msg = f"{what}: HTTP {status} {response.reason}"
         raise RetriableResponseError(msg, response)
+
+
+def foreign_answer(
+    body: Any,  # noqa: ANN401 - any JSON value
+    answer_keys: Sequence[str],
+    *,
+    empty_is_a_page: bool = False,
+) -> str | None:
+    """Why a JSON object is not this endpoint's answer at all, or None.
+
+    An object with none of the keys every answer of the endpoint carries is another
+    server's JSON behind a 200 (a gateway's or proxy's error object when its upstream timed
+    out): retried like an HTML page, never read as an empty page, which would move the
+    bookmark past records never seen.
+    """
+    if not answer_keys or not isinstance(body, dict) or any(key in body for key in answer_keys):
+        return None
+    if not body and empty_is_a_page:
+        return None
+    keys = ", ".join(sorted(str(key) for key in body)[:5]) or "none"
+    expected = " or ".join(f"'{key}'" for key in answer_keys)
+    return f"an answer without {expected} (its keys: {keys}), not this endpoint's"
 
 
 def body_excerpt(response: requests.Response) -> str:
@@ -157,6 +179,11 @@ class ResponseErrorsStream(RESTStream[Any]):
     described_params: ClassVar[tuple[str, ...]] = ()
 
     extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
+    #: Keys of which every answer of the endpoint carries at least one (see
+    #: :func:`foreign_answer`); empty: any JSON object is taken for an answer.
+    answer_keys: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``{}`` is an answer (an empty page) rather than another server's JSON.
+    empty_object_is_a_page: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -228,7 +255,14 @@ class ResponseErrorsStream(RESTStream[Any]):
         if status >= HTTPStatus.BAD_REQUEST:
             raise RejectedResponseError(status, self.rejection_detail(response))
         if status != HTTPStatus.NO_CONTENT:  # every 2xx but 204 must carry the promised JSON
-            problem = self.body_problem(decoded_json(response))
+            body = decoded_json(response)
+            foreign = foreign_answer(
+                body, self.answer_keys, empty_is_a_page=self.empty_object_is_a_page
+            )
+            if foreign:
+                msg = f"HTTP {status} {foreign}"
+                raise RetriableResponseError(msg, response)
+            problem = self.body_problem(body)
             if problem:
                 raise RejectedResponseError(status, f"unexpected response: {problem}")
 

@@ -133,7 +133,6 @@ def test_one_transaction_as_an_object_is_not_lost() -> None:
         ({"TransactionInfo": "x"}, "not a list"),
         ({"TransactionInfo": [1]}, "holds a JSON int"),
         ({"TransactionInfo": [], "TransactionsInfo": []}, "both"),
-        ({"code": 500, "message": "boom"}, "no TransactionsInfo or TransactionInfo array"),
     ],
 )
 def test_bodies_of_the_wrong_shape_are_named(body: Any, problem: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.sandbox.core import Request
 from tap_ticketlogs.sandbox.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from tap_ticketlogs.sandbox.server import Sandbox, main
-from tests.helpers import run_tap, source_config
+from tests.helpers import error_lines, run_cli, run_tap, source_config
 
 MAX_RETRIES = 3
 RETRY_AFTER_S = 1
@@ -155,3 +156,32 @@ def test_every_request_failing_once_changes_nothing(source: str, kind: str) -> N
     assert faulty.final_state == clean.final_state
     first_attempts = {entry["key"]: entry for entry in reversed(log)}
     assert all(entry["fault"] == kind for entry in first_attempts.values())
+
+
+# What the one line names when every answer is another server's JSON: the first request
+# of each source (its login or token request, or TIXNGO's first page).
+FOREIGN_EVERYWHERE = {
+    "tixngo": "an answer without 'result' (its keys: code, message), not this endpoint's",
+    "akana": "Akana login answered without a AtmoAuthToken_acmepaymentscorp cookie",
+    "socialboards": "an answer without 'access_token' or 'error' (its keys: code, message)",
+    "huawei": "IAM login: HTTP 200 an answer without 'token' or 'error' or 'error_code'",
+}
+
+
+@pytest.mark.parametrize("source", sorted(STREAMS))
+def test_another_servers_json_behind_a_200_is_never_an_empty_page(
+    source: str, tmp_path: Path
+) -> None:
+    """A gateway's JSON error object on every answer: retried, then one line; no record,
+    no bookmark (read as an empty page, it would have moved every bookmark to the end)."""
+    spec = "foreign,rate=1,in-a-row=99"
+    with Sandbox(seed=9, records=40, vendors=(source,), faults=spec) as sandbox:
+        result = run_cli(config={**_config(sandbox, source), "max_retries": 1}, tmp_path=tmp_path)
+        attempts = len(sandbox.request_log)
+    assert result.returncode == 1, result.stderr[-2000:]
+    (line,) = error_lines(result.stderr)
+    assert FOREIGN_EVERYWHERE[source] in line
+    assert "(gave up after 2 attempts)" in line
+    assert attempts >= 2
+    assert '"type":"RECORD"' not in result.stdout
+    assert "replication_key_value" not in result.stdout

@@ -258,9 +258,12 @@ class Mutation:
     target_key: str | None = None
     page_records: int = 0
     applied: int = 0
-    #: The mutation removed or replaced a whole page of records (a null or missing list
-    #: reads as an empty page): that page, and the children of its parents, may be gone.
+    #: The mutation replaced a whole page of records (a null list is an empty page, and
+    #: `{}` an empty Akana page): that page, and the children of its parents, may be gone.
     dropped_page: bool = False
+    #: The mutation deleted a page's list from an answer that still holds other keys: no
+    #: longer the endpoint's answer, which a run must refuse rather than read as empty.
+    deleted_page: bool = False
 
 
 def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -313,10 +316,15 @@ def mutate_body(mutation: Mutation, body: bytes) -> bytes:
     parent: Any = parsed
     for part in path[:-1]:
         parent = parent[part]
-    mutation.dropped_page = mutation.dropped_page or bool(record_lists(parent[path[-1]]))
+    holds_page = bool(record_lists(parent[path[-1]]))
     if mutation.kind == "delete" and isinstance(parent, dict):
         parent.pop(path[-1], None)
+        if holds_page and parent is parsed and parsed:
+            mutation.deleted_page = True
+        else:
+            mutation.dropped_page = mutation.dropped_page or holds_page
     else:
+        mutation.dropped_page = mutation.dropped_page or holds_page
         parent[path[-1]] = mutation.value
     return json.dumps(parsed).encode()
 
@@ -422,6 +430,12 @@ def test_fuzzed_response_bodies_end_in_records_or_one_line(
         assert_clean_outcome(outcome, secrets_of(config) + fuzz_secrets(fuzz_sandbox))
         if outcome.output is None or mutation.dropped_page:
             return
+        if mutation.deleted_page:
+            # A run that succeeded after its page vanished must have read that page after
+            # all (an applied mutation is served to every retry too: so never).
+            assert not mutation.applied, (
+                f"{source}: a page deleted from its answer was read as empty"
+            )
         clean = clean_runs[source]
         for stream in {m["stream"] for m in clean.messages if m["type"] == "RECORD"}:
             key = PRIMARY_KEYS[stream]

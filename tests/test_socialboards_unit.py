@@ -69,6 +69,10 @@ def test_envelope_problem() -> None:
         "'data' is a JSON dict, not a list"
     )
     assert envelope_problem([1]) == "body is a JSON list, not an object"
+    # No error, no `data`: not an empty page, which would move the bookmark past the tickets.
+    assert envelope_problem({"errorCode": -1, "errorText": None}) == (
+        "the envelope carries no 'data'"
+    )
 
 
 def test_ticket_activity_falls_back_to_creation_time() -> None:

@@ -31,6 +31,7 @@ from typing_extensions import override
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_errors import (
     RejectedResponseError,
+    RetriableResponseError,
     body_excerpt,
     decoded_json,
     retry_if_transient,
@@ -207,12 +208,16 @@ class AkanaSession:
             decoded_json(response)
             # Platforms before 8.0 returned the token in the body; its shape is not
             # documented, so the tap asks for a configured cookie instead of guessing.
-            raise RejectedResponseError(
-                status,
+            detail = (
                 f"Akana login answered without a {self.cookie_name} cookie (platforms before "
                 "8.0 return it in the body): set akana.auth_token instead, or check "
-                "akana.fed_member_id",
+                "akana.fed_member_id"
             )
+            if not cookies:
+                # No cookie at all: as likely a gateway's JSON behind the 200 as an old
+                # platform, so retried; the last attempt still ends in this line.
+                raise RetriableResponseError(f"HTTP {status} {detail}", response)
+            raise RejectedResponseError(status, detail)
         self._adopt(token, cookies.get(self.csrf_cookie_name))
         self.logins += 1
         return token

@@ -39,6 +39,10 @@ class AkanaStream(WindowedStream[int]):
     partition_key = "app_version_id"
     # The window is named by the context (window_start/window_end, UTC); the page by start.
     described_params = ("start",)
+    # Either documented name of the array; `{}` is an empty page (an XML-to-JSON mapping
+    # of an empty answer), any other object without them is not a txlogs answer.
+    answer_keys = akana_records.ARRAY_KEYS
+    empty_object_is_a_page = True
 
     _session: AkanaSession
     _authenticator: AkanaAuthenticator

@@ -23,8 +23,10 @@ from typing_extensions import override
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.http_errors import (
     RejectedResponseError,
+    RetriableResponseError,
     body_excerpt,
     decoded_json,
+    foreign_answer,
     retry_if_transient,
 )
 from tap_ticketlogs.http_session import CredentialSafeSession
@@ -105,8 +107,11 @@ class IAMPasswordLogin:
             raise RejectedResponseError(status, f"IAM login failed: {iam_error_text(response)}")
         token = response.headers.get(SUBJECT_TOKEN_HEADER)
         if not token:
-            # A gateway's HTML page or a cut-off answer behind a 2xx is transient: retried.
-            decoded_json(response)
+            # A gateway's HTML page, a cut-off answer or its own JSON (no `token` object, as
+            # IAM's answer has) behind a 2xx is transient: retried.
+            foreign = foreign_answer(decoded_json(response), ("token", "error", "error_code"))
+            if foreign:
+                raise RetriableResponseError(f"IAM login: HTTP {status} {foreign}", response)
             raise RejectedResponseError(
                 status, f"IAM login answered HTTP {status} without an {SUBJECT_TOKEN_HEADER} header"
             )

@@ -239,6 +239,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     owns_bookmark = True
     schema = CASES_SCHEMA
     list_key = "incident_info_list"
+    answer_keys = (list_key, "total_count", "error_code")
 
     # The listing being paged: its filters (status, creation range); main thread only.
     _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
@@ -427,6 +428,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
     schema = LOGS_SCHEMA
     partition_key = "case_id"
     list_key = "incident_operate_log_list"
+    answer_keys = (list_key, "total_count", "error_code")
 
     _since: dt.datetime | None = None
 

@@ -4,11 +4,14 @@ A fault spec is a profile name or a comma-separated list of fault kinds and opti
 (``--faults``, ``Sandbox(faults=...)``)::
 
     none | flaky | rate-limited | outage | mixed
-    503,429,truncated,html,slow,reset[,rate=0.15][,expire=40][,slow=1.5][,retry-after=1]
+    503,429,truncated,html,foreign,slow,reset[,rate=0.15][,expire=40][,slow=1.5]
+        [,retry-after=1]
         [,in-a-row=2]
 
 Kinds: ``503`` (service unavailable), ``429`` (with ``Retry-After``), ``truncated`` (a 200
-whose JSON stops half way), ``html`` (an HTML page behind a 200), ``slow`` (the answer comes
+whose JSON stops half way), ``html`` (an HTML page behind a 200), ``foreign`` (another
+server's JSON behind a 200: a gateway's error object, not the endpoint's answer, as proxies
+and API gateways send when an upstream times out), ``slow`` (the answer comes
 after ``slow`` seconds: longer than the tap's ``request_timeout``), ``reset`` (the headers and
 half the body, then the connection is reset). Options: ``rate`` is the share of requests that
 fail; ``expire=N`` makes every credential the vendors issue stop working after N requests (a
@@ -34,10 +37,10 @@ from dataclasses import dataclass, field
 from tap_ticketlogs.sandbox.core import Request, Response
 
 FAULT_PROFILES = ("none", "flaky", "rate-limited", "outage", "mixed")
-FAULT_KINDS = ("503", "429", "truncated", "html", "slow", "reset")
+FAULT_KINDS = ("503", "429", "truncated", "html", "foreign", "slow", "reset")
 # What "mixed" means: every kind, about one request in six failing, credentials renewed
 # mid-run. Slow answers are kept rare by the hash (each costs a request_timeout).
-MIXED = "503,429,truncated,html,slow,reset,rate=0.18,expire=25"
+MIXED = "503,429,truncated,html,foreign,slow,reset,rate=0.18,expire=25"
 FAULT_SPEC_HELP = (
     "a profile ("
     + ", ".join(FAULT_PROFILES)
@@ -190,5 +193,8 @@ _FAULTS: dict[str, Callable[[], Response]] = {
     ),
     "html": lambda: Response(
         200, b"<html><body>Gateway timeout</body></html>", {"Content-Type": "text/html"}
+    ),
+    "foreign": lambda: Response.json(
+        200, {"message": "upstream request timeout", "code": "GATEWAY_TIMEOUT"}
     ),
 }

@@ -28,7 +28,7 @@ from typing_extensions import override
 
 from tap_ticketlogs.credentials import CredentialAuthenticator, RenewableCredential
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.http_errors import RetriableResponseError, retry_if_transient
+from tap_ticketlogs.http_errors import RetriableResponseError, foreign_answer, retry_if_transient
 from tap_ticketlogs.http_session import CredentialSafeSession
 from tap_ticketlogs.login_gate import LoginGate
 from tap_ticketlogs.redaction import REDACTOR
@@ -161,6 +161,11 @@ class SocialboardsAuthenticator(OAuthAuthenticator, CredentialAuthenticator):
             body = None
         if not isinstance(body, dict):
             msg = f"{what}: HTTP {response.status_code} body is not a JSON object"
+            raise RetriableResponseError(msg, response)
+        # An OAuth answer carries the token or an `error`; anything else is a gateway's JSON.
+        foreign = foreign_answer(body, ("access_token", "error"))
+        if foreign:
+            msg = f"{what}: HTTP {response.status_code} {foreign}"
             raise RetriableResponseError(msg, response)
         return body
 

@@ -124,7 +124,10 @@ def envelope_problem(body: Any) -> str | None:  # noqa: ANN401 - a parsed JSON b
     if code != NO_ERROR:
         text = body.get("errorText") or "no errorText"
         return f"Socialboards errorCode {code}: {text}"
-    return entries_problem("data", body.get("data"))
+    if "data" not in body:
+        # Not an empty page: every answer carries `data` (NOTES.md), null when empty.
+        return "the envelope carries no 'data'"
+    return entries_problem("data", body["data"])
 
 
 def ticket_activity(ticket: Any) -> dt.datetime | None:  # noqa: ANN401 - a ticket object
@@ -169,6 +172,8 @@ class SocialboardsStream(TicketLogsStream[int]):
     source = "socialboards"
     source_label = "Socialboards"
     http_method = "POST"
+    # Every answer is the envelope (NOTES.md): an object with neither key is not one.
+    answer_keys = ("data", "errorCode")
 
     @property
     def page_size(self) -> int:

@@ -58,6 +58,8 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     primary_keys: ClassVar[list[str]] = ["log_key"]
     replication_key = "actionDate"
     is_sorted = False
+    # The endpoint page documents `result` (the entries, maybe none) on every answer.
+    answer_keys = ("result",)
     schema = SCHEMA
 
     source = "tixngo"
