@@ -20,15 +20,16 @@ from tap_ticketlogs.tap import TapTicketLogs
 # tap's own whole-number, list and choice settings are therefore `string`: the value reaches
 # the tap as given, and the tap reads it (config_validation.read_text_settings) or rejects it
 # in one line that names the setting. `boolean` and `date_iso8601` pass through unharmed.
+# The SDK's built-in settings too: `flattening_max_depth=abc` or `stream_maps='{bad'` ended
+# in Meltano's traceback; as `string`, a JSON object given as text reaches the tap as text
+# and is read there, and one written as YAML in meltano.yml reaches it unchanged.
 _KINDS = {
     "string": "string",
     "integer": "string",
     "boolean": "boolean",
     "array": "string",
-    "object": "object",
+    "object": "string",
 }
-# The SDK's built-in settings (stream maps, flattening, batch) keep the SDK's own kinds.
-_BUILTIN_KINDS = {**_KINDS, "integer": "integer", "array": "array"}
 
 
 def _kind(prop: dict[str, Any], kinds: dict[str, str]) -> str:
@@ -75,7 +76,7 @@ def extractor_settings() -> list[dict[str, Any]]:
         for name, prop in full["properties"].items()
         if name not in own["properties"]
     }
-    return meltano_settings(own) + meltano_settings({"properties": builtin}, kinds=_BUILTIN_KINDS)
+    return meltano_settings(own) + meltano_settings({"properties": builtin})
 
 
 def main() -> None:

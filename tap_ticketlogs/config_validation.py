@@ -23,12 +23,14 @@ _WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 def read_text_settings(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Read settings given as text, in place, where the schema wants a number or a list.
+    """Read settings given as text, in place, where the schema wants a number, a list or
+    an object.
 
-    Meltano passes whole-number and list settings as the text given (their kind is
+    Meltano passes whole-number, list and object settings as the text given (their kind is
     ``string``, see scripts/meltano_settings.py), and so does the environment: digits become
-    integers, a list is a JSON array or comma-separated. Text that reads as neither is left
-    as it is, for :func:`validate_config` to reject by name.
+    integers, a list is a JSON array or comma-separated, an object (``stream_maps``,
+    ``batch_config``) a JSON object. Text that reads as none of these is left as it is, for
+    :func:`validate_config` to reject by name.
     """
     for name, prop in schema.get("properties", {}).items():
         if name not in config:
@@ -43,6 +45,8 @@ def read_text_settings(config: MutableMapping[str, Any], schema: Mapping[str, An
             config[name] = value
         elif isinstance(value, MutableMapping) and "properties" in prop:
             read_text_settings(value, prop)
+        elif _wants(prop, "object") and isinstance(value, str):
+            config[name] = _json_object(value)
 
 
 def _list(value: Any) -> Any:  # noqa: ANN401 - any setting value
@@ -54,6 +58,14 @@ def _list(value: Any) -> Any:  # noqa: ANN401 - any setting value
         except ValueError:
             return value
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _json_object(value: str) -> Any:  # noqa: ANN401 - any setting value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, dict) else value
 
 
 def _wants(prop: Mapping[str, Any], json_type: str) -> bool:

@@ -63,10 +63,12 @@ def every_setting(sandbox: Sandbox) -> dict[str, Any]:
         "shard_index": 0,
         "state_interval_seconds": 0,
         "flattening_enabled": False,  # boolean
-        "flattening_max_depth": 1,  # the SDK's integer kind
+        "flattening_max_depth": 1,  # the SDK's own settings (kind string too)
         "flattening_max_key_length": 255,
-        "stream_maps": {},  # object
-        "stream_map_config": {},
+        # An object, as JSON text: a property added to every case, with a value from
+        # stream_map_config, so the load shows both were read.
+        "stream_maps": {"huawei_cases": {"mapped_from_env": "config['label']"}},
+        "stream_map_config": {"label": "from-the-environment"},
     }
     extra = {
         "tixngo": {
@@ -171,16 +173,16 @@ def test_every_setting_from_the_environment_loads_every_row(
     settings = every_setting(meltano.sandbox)
     env = {env_var(name): as_env_value(value) for name, value in settings.items()}
 
-    # What Meltano hands the tap: whole numbers, lists and choices as the text given (kind
-    # string), booleans and objects typed; the tap reads the text.
+    # What Meltano hands the tap: whole numbers, lists, objects and choices as the text
+    # given (kind string), booleans typed; the tap reads the text.
     dumped = json.loads(meltano.meltano("invoke", "--dump=config", "tap-ticketlogs", **env).stdout)
     assert dumped["lag_minutes"] == "0"
     assert dumped["tixngo"]["window_hours"] == "48"
     assert dumped["socialboards"]["ticket_ids"] == json.dumps(settings["socialboards.ticket_ids"])
     assert dumped["tixngo"]["auth_scheme"] == "bearer"
     assert dumped["flattening_enabled"] is False
-    assert dumped["flattening_max_depth"] == 1
-    assert dumped["stream_maps"] == {}
+    assert dumped["flattening_max_depth"] == "1"
+    assert json.loads(dumped["stream_maps"]) == settings["stream_maps"]
 
     meltano.meltano("run", "tap-ticketlogs", "target-postgres", **env)
     truth = meltano.sandbox.stats()["records"]
@@ -190,6 +192,10 @@ def test_every_setting_from_the_environment_loads_every_row(
     # the discovery sampling left on by default would add one.
     requests = meltano.sandbox.stats()["requests"]
     assert sum(requests["GET /organizer/report/ticket-status-logs"].values()) == 45
+    mapped = db.execute(
+        f'select distinct mapped_from_env from "{meltano.schema}".huawei_cases'
+    ).fetchall()
+    assert mapped == [("from-the-environment",)]
 
 
 def copied_project(tmp_path: Path) -> Path:
@@ -256,6 +262,9 @@ def test_every_setting_from_dotenv_reaches_the_tap_typed(
         ("LAG_MINUTES", "abc", "setting 'lag_minutes' must be a whole number, not 'abc'"),
         ("TIXNGO_PAGE_SIZE", "20000", "setting 'tixngo.page_size' is invalid: 20000 is greater"),
         ("TIXNGO_AUTH_SCHEME", "digest", "setting 'tixngo.auth_scheme' must be one of 'bearer'"),
+        # The SDK's own settings too (Meltano's traceback when their kinds were integer/object).
+        ("FLATTENING_MAX_DEPTH", "abc", "setting 'flattening_max_depth' must be a whole number"),
+        ("STREAM_MAPS", "{bad", "setting 'stream_maps' is invalid: '{bad' is not of type 'object'"),
     ],
 )
 def test_a_wrong_value_through_meltano_is_the_taps_one_line(
