@@ -93,7 +93,18 @@ def check_known_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -
                     raise ConfigError(_unknown_setting(setting, section, f"{name}."))
 
 
+#: Settings other SDK taps know that this tap refuses on purpose, and why.
+_UNSUPPORTED = {
+    "emit_activate_version_messages": (
+        "this tap never sends a whole table (each run reads what changed since its "
+        "bookmark), so an ACTIVATE_VERSION would make the loader mark every other row deleted"
+    ),
+}
+
+
 def _unknown_setting(name: str, known: Mapping[str, Any], prefix: str) -> str:
+    if not prefix and name in _UNSUPPORTED:
+        return f"setting '{name}' is not supported: {_UNSUPPORTED[name]}"
     message = f"unknown setting '{prefix}{name}'"
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     if close:

@@ -184,7 +184,13 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
 
     name = "tap-ticketlogs"
     config_jsonschema = SETTINGS.to_dict()
-    capabilities: ClassVar[list[CapabilitiesEnum]] = [*Tap.capabilities, TapCapabilities.TEST]
+    # Not ACTIVATE_VERSION, which the SDK lists by default: a version tells the loader
+    # that rows a run did not send are gone, and no run of this tap sends a whole table
+    # (windows since a bookmark, one shard's partitions, the cases that may have changed).
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        *(c for c in Tap.capabilities if c is not TapCapabilities.ACTIVATE_VERSION),
+        TapCapabilities.TEST,
+    ]
     message_writer_class = BlockWriter
     # The catalog depends on which sections are configured, so --discover validates the
     # config too (a half-configured section is a one-line error, not a KeyError).

@@ -70,6 +70,11 @@ def config_with(**overrides: Any) -> dict[str, Any]:
             "unknown setting 'tixngo.api_kye': did you mean 'tixngo.api_key'?",
         ),
         (config_with(colour="blue"), "unknown setting 'colour'; tap-ticketlogs --about lists"),
+        # Other SDK taps accept it; here it would have the loader delete rows (see tap.py).
+        (
+            config_with(emit_activate_version_messages=True),
+            "setting 'emit_activate_version_messages' is not supported: this tap never sends",
+        ),
         (
             {
                 "start_date": "2026-01-01T00:00:00Z",
