@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import decimal
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -436,6 +438,10 @@ def main() -> None:
         "--e2e-records", type=int, default=150_000, help="with --parts e2e: sandbox entries"
     )
     parser.add_argument(
+        "--e2e-variants",
+        help="with --parts e2e: only these variants, by letter (e.g. c,e,p,g); default all",
+    )
+    parser.add_argument(
         "--postgres-url",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
         help="with --parts e2e: the database (a fresh schema per variant, dropped after)",
@@ -479,7 +485,8 @@ def main() -> None:
             latency = 100.0 if args.latency_ms is None else args.latency_ms
             many_partitions(args.tickets, latency, levels, workdir)
         if "e2e" in parts:
-            end_to_end(args.e2e_records, args.postgres_url, Path(args.dlt_python), workdir)
+            only = set(args.e2e_variants.split(",")) if args.e2e_variants else None
+            end_to_end(args.e2e_records, args.postgres_url, Path(args.dlt_python), workdir, only)
 
 
 # -- account history: does an incremental run cost the same in year two as in month one? ---
@@ -611,6 +618,7 @@ def backfill_state_messages(latency_ms: float) -> None:
 
 E2E_STREAM = "tixngo_ticket_status_logs"
 E2E_SEED = 12
+PIPELINEWISE = "target-postgres-pipelinewise"
 DLT_INSTALL = "python3 -m venv .venv-dlt && .venv-dlt/bin/pip install 'dlt[postgres]'"
 # target-postgres columns that stay null until a tap sends ACTIVATE_VERSION (this one does not).
 UNUSED_UNTIL_DELETES = ("_sdc_deleted_at", "_sdc_table_version")
@@ -620,23 +628,39 @@ TARGET_DEFAULTS = {
     "TARGET_POSTGRES_VALIDATE_RECORDS": "true",
     "TARGET_POSTGRES_BATCH_SIZE_ROWS": "10000",  # the SDK's default
 }
-# Variants of `meltano run tap-ticketlogs target-postgres`: name, environment over meltano.yml.
-LOADER_VARIANTS: list[tuple[str, dict[str, str]]] = [
-    ("(a) RECORD, target-postgres defaults", TARGET_DEFAULTS),
+# Variants of `meltano run tap-ticketlogs LOADER`: name, loader, environment over meltano.yml.
+LOADER_VARIANTS: list[tuple[str, str, dict[str, str]]] = [
+    ("(a) RECORD, target-postgres defaults", "target-postgres", TARGET_DEFAULTS),
     (
         "(b) RECORD, batch_size_rows 100000 + use_copy",
+        "target-postgres",
         {
             **TARGET_DEFAULTS,
             "TARGET_POSTGRES_USE_COPY": "true",
             "TARGET_POSTGRES_BATCH_SIZE_ROWS": "100000",
         },
     ),
-    ("(c) RECORD, meltano.yml: validate_records false", {}),
+    ("(c) RECORD, meltano.yml: validate_records false", "target-postgres", {}),
     # Like for like with dlt's default: what upserting costs.
-    ("(c') as (c), load_method append-only", {"TARGET_POSTGRES_LOAD_METHOD": "append-only"}),
-    ("(d) as (c), batch_size_rows 50000", {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "50000"}),
+    (
+        "(c') as (c), load_method append-only",
+        "target-postgres",
+        {"TARGET_POSTGRES_LOAD_METHOD": "append-only"},
+    ),
+    (
+        "(d) as (c), batch_size_rows 50000",
+        "target-postgres",
+        {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "50000"},
+    ),
     # Faster still, but 0.8.1's COPY sends numeric values through float (README).
-    ("(e) as (c), use_copy", {"TARGET_POSTGRES_USE_COPY": "true"}),
+    ("(e) as (c), use_copy", "target-postgres", {"TARGET_POSTGRES_USE_COPY": "true"}),
+    # The transferwise variant (CSV files, COPY, upsert from a temp table); not faithful.
+    ("(p) pipelinewise-target-postgres, meltano.yml", PIPELINEWISE, {}),
+    (
+        "(p') as (p), batch_size_rows 20000",
+        PIPELINEWISE,
+        {"TARGET_POSTGRES_PIPELINEWISE_BATCH_SIZE_ROWS": "20000"},
+    ),
 ]
 
 
@@ -657,6 +681,11 @@ class Loaded:
     rows: int
     columns: int
     empty_columns: list[str]
+    #: CPU (user + system) of the load's processes: tap, Meltano and loader, or dlt's; the
+    #: database server's is not in it. Steadier than wall time on a shared machine.
+    cpu_seconds: float
+    #: What the fidelity probe found wrong (None: not probed; empty: every value exact).
+    unfaithful: list[str] | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -699,13 +728,54 @@ def drop_schema(dsn: str, schema: str) -> None:
         connection.execute(f'drop schema if exists "{schema}" cascade')
 
 
+def loader_env(loader: str, sqlalchemy_url: str, schema: str) -> dict[str, str]:
+    """The connection settings of ``loader`` for the database of ``sqlalchemy_url``."""
+    if loader != PIPELINEWISE:
+        return {
+            "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+    parts = urlsplit(sqlalchemy_url)
+    prefix = "TARGET_POSTGRES_PIPELINEWISE_"
+    return {
+        prefix + "HOST": parts.hostname or "127.0.0.1",
+        prefix + "PORT": str(parts.port or 5432),
+        prefix + "USER": parts.username or "postgres",
+        # The loader insists on a password; a trust-auth server ignores whatever is sent.
+        prefix + "PASSWORD": parts.password or "unused-with-trust-auth",
+        prefix + "DBNAME": parts.path.lstrip("/"),
+        prefix + "DEFAULT_TARGET_SCHEMA": schema,
+    }
+
+
 def meltano_variant(
-    name: str, url: str, sqlalchemy_url: str, extra_env: dict[str, str], workdir: Path
+    name: str,
+    loader: str,
+    *,
+    url: str,
+    sqlalchemy_url: str,
+    extra_env: dict[str, str],
+    workdir: Path,
 ) -> Loaded:
-    """`meltano run tap-ticketlogs target-postgres` into a fresh schema, dropped after."""
+    """`meltano run tap-ticketlogs LOADER` into a fresh schema, dropped after; then, but for
+    BATCH messages, the fidelity probe through the same loader and settings."""
     schema = f"bench_e2e_{uuid.uuid4().hex[:10]}"
     dsn = sqlalchemy_url.replace("+psycopg", "")
-    env = {
+    env = meltano_env(loader, url, sqlalchemy_url, schema, workdir) | extra_env
+    command = [str(BIN / "meltano"), "run", "tap-ticketlogs", loader]
+    log = workdir / f"e2e-{variant_letter(name)}.log"
+    loaded = timed_load(name, command, env=env, dsn=dsn, schema=schema, log=log)
+    if "TAP_TICKETLOGS_BATCH_CONFIG" not in extra_env:
+        loaded.unfaithful = fidelity_probe(loader, sqlalchemy_url, extra_env, workdir)
+    return loaded
+
+
+def meltano_env(
+    loader: str, url: str, sqlalchemy_url: str, schema: str, workdir: Path
+) -> dict[str, str]:
+    """The environment of `meltano run tap-ticketlogs LOADER` on the TIXNGO sandbox at
+    ``url`` into ``schema``, with its own state database."""
+    return {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "MELTANO_ENVIRONMENT": "dev",
@@ -719,14 +789,191 @@ def meltano_variant(
         "TAP_TICKETLOGS_TIXNGO_AUTH_SCHEME": "bearer",
         "TAP_TICKETLOGS_TIXNGO_MOBILE_APP_IDS": json.dumps(list(MOBILE_APPS)),
         "TAP_TICKETLOGS_TIXNGO_PAGE_SIZE": str(PAGE_SIZE),
-        "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-        **extra_env,
+        **loader_env(loader, sqlalchemy_url, schema),
     }
-    command = [str(BIN / "meltano"), "run", "tap-ticketlogs", "target-postgres"]
-    return timed_load(
-        name, command, env=env, dsn=dsn, schema=schema, log=workdir / f"e2e-{name[1]}.log"
+
+
+# -- fidelity probe: do the values the tap writes land as they are? ---------------------------
+
+PROBE_STREAM = "fidelity_probe"
+PROBE_DECIMAL = "0.1234567890123456789"
+PROBE_TEXT = 'two lines\nand a\ttab, a \\ and a "quote"'
+PROBE_INSTANT = "2026-01-02T03:04:05.123456Z"
+PROBE_STATE = {"bookmarks": {PROBE_STREAM: {"replication_key_value": PROBE_INSTANT}}}
+# The tap's SCHEMA: a field it did not know and inferred from its values is `number` even
+# when every value is whole (tap_ticketlogs/schema_evolution.py), so large ids are numbers.
+PROBE_PROPERTIES: dict[str, Any] = {
+    "id": {"type": ["integer"]},
+    "bigId": {"type": ["number", "null"]},
+    "amount": {"type": ["number", "null"]},
+    "at": {"type": ["string", "null"], "format": "date-time"},
+    "note": {"type": ["string", "null"]},
+    "empty": {"type": ["string", "null"]},
+    "detail": {"type": ["object", "null"]},
+    "flag": {"type": ["boolean", "null"]},
+}
+
+
+def probe_messages() -> str:
+    """Singer messages as the tap writes them: a SCHEMA, records with exact decimals, ids
+    past 2**53, text with control characters, an empty string, a nested object; then a
+    SCHEMA that adds a field mid-run, a record that has it, a new version of record 1, and
+    the STATE the loader must hand back once all of it is stored."""
+
+    def record(record_id: int, **changes: Any) -> dict[str, Any]:  # noqa: ANN401
+        values = {
+            "id": record_id,
+            "bigId": 12345678901234567890123 if record_id != 2 else 2**53 + 1,
+            "amount": msgspec.Raw(PROBE_DECIMAL.encode()),
+            "at": PROBE_INSTANT,
+            "note": PROBE_TEXT,
+            "empty": "",
+            "detail": {"text": PROBE_TEXT, "amount": msgspec.Raw(PROBE_DECIMAL.encode())},
+            "flag": False,
+            **changes,
+        }
+        return {
+            "type": "RECORD",
+            "stream": PROBE_STREAM,
+            "record": values,
+            "time_extracted": "2026-01-05T00:00:00+00:00",
+        }
+
+    def schema(properties: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "SCHEMA",
+            "stream": PROBE_STREAM,
+            "schema": {"type": "object", "properties": properties},
+            "key_properties": ["id"],
+        }
+
+    messages = [
+        schema(PROBE_PROPERTIES),
+        record(1),
+        record(2),
+        schema({**PROBE_PROPERTIES, "addedMidRun": {"type": ["number", "null"]}}),
+        record(3, addedMidRun=msgspec.Raw(b"2.5")),
+        record(1, note="updated"),
+        {"type": "STATE", "value": PROBE_STATE},
+    ]
+    return "".join(msgspec.json.encode(message).decode() + "\n" for message in messages)
+
+
+def probe_expected() -> dict[int, dict[str, Any]]:
+    """What each row must hold, by its id, after the probe's messages (twice)."""
+    row = {
+        "bigId": decimal.Decimal(12345678901234567890123),
+        "amount": decimal.Decimal(PROBE_DECIMAL),
+        "at": dt.datetime.fromisoformat(PROBE_INSTANT),
+        "note": PROBE_TEXT,
+        "empty": "",
+        "detail.text": PROBE_TEXT,
+        "detail.amount": decimal.Decimal(PROBE_DECIMAL),
+        "flag": False,
+        "addedMidRun": None,
+    }
+    return {
+        1: {**row, "note": "updated"},
+        2: {**row, "bigId": decimal.Decimal(2**53 + 1)},
+        3: {**row, "addedMidRun": decimal.Decimal("2.5")},
+    }
+
+
+def fidelity_probe(
+    loader: str, sqlalchemy_url: str, extra_env: dict[str, str], workdir: Path
+) -> list[str]:
+    """Pipe the probe's messages twice through `meltano invoke LOADER` (with ``extra_env``)
+    into a fresh schema and list what did not land as written: [] when all of it did."""
+    import psycopg  # noqa: PLC0415
+
+    schema = f"bench_probe_{uuid.uuid4().hex[:10]}"
+    dsn = sqlalchemy_url.replace("+psycopg", "")
+    env = meltano_env(loader, "http://unused.invalid", sqlalchemy_url, schema, workdir)
+    env |= extra_env
+    messages = probe_messages()
+    wrong: list[str] = []
+    try:
+        for _ in range(2):  # the second time adds nothing: an upsert on the key
+            result = subprocess.run(  # noqa: S603
+                [str(BIN / "meltano"), "invoke", loader],
+                input=messages,
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                return [f"failed: {result.stderr.strip().splitlines()[-1]}"]
+        states = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        if not states or states[-1] != PROBE_STATE:
+            wrong.append(f"state {states[-1:] or 'none'}")
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute("set timezone = 'UTC'")
+            wrong += probe_findings(connection, schema)
+    finally:
+        drop_schema(dsn, schema)
+    return wrong
+
+
+def probe_findings(connection: Any, schema: str) -> list[str]:  # noqa: ANN401 - psycopg's
+    """What the probe's table holds that differs from probe_expected()."""
+    types = dict(
+        connection.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            (schema, PROBE_STREAM),
+        ).fetchall()
     )
+    wrong: list[str] = []
+    names = {}
+    for name in ("id", *PROBE_PROPERTIES, "addedMidRun"):
+        found = name if name in types else name.lower()
+        if found not in types:
+            wrong.append(f"no column {name}")
+            continue
+        if found != name:
+            wrong.append(f"{name} in column {found}")
+        names[name] = found
+    if types.get(names.get("at", ""), "").startswith("timestamp") is False:
+        wrong.append(f"at as {types.get(names.get('at', ''))}")
+    if wrong and any(message.startswith("no column") for message in wrong):
+        return wrong
+    # Text casts: what PostgreSQL holds, not what a client's JSON or float parsing makes of it.
+    columns = ", ".join(
+        f'"{names[name]}"::text'
+        for name in ("id", "bigId", "amount", "at", "note", "empty", "flag", "addedMidRun")
+    )
+    nested = f"\"{names['detail']}\"->>'text', \"{names['detail']}\"->>'amount'"
+    rows = connection.execute(
+        f'select {columns}, {nested} from "{schema}"."{PROBE_STREAM}"'  # noqa: S608
+    ).fetchall()
+    expected = probe_expected()
+    if sorted(int(row[0]) for row in rows) != sorted(expected):
+        wrong.append(f"rows {sorted(int(row[0]) for row in rows)}")
+    for row in rows:
+        big, amount, at, note, empty, flag, added, text, nested_amount = row[1:]
+        want = expected.get(int(row[0]))
+        if want is None:
+            continue
+        got = {
+            "bigId": decimal.Decimal(big),
+            "amount": decimal.Decimal(amount),
+            "at": dt.datetime.fromisoformat(at).replace(tzinfo=dt.timezone.utc),
+            "note": note,
+            "empty": empty,
+            "detail.text": text,
+            "detail.amount": decimal.Decimal(nested_amount),
+            "flag": {"false": False, "true": True}.get(flag, flag),
+            "addedMidRun": None if added is None else decimal.Decimal(added),
+        }
+        for name, value in want.items():
+            shown = f"{name} {got[name]}" if got[name] != value else None
+            if isinstance(got[name], str):
+                shown = f"{name} {got[name]!r}" if got[name] != value else None
+            if shown is not None and shown not in wrong:
+                wrong.append(shown)
+    return wrong
 
 
 def timed_load(
@@ -734,6 +981,7 @@ def timed_load(
 ) -> Loaded:
     """Run one load into ``schema`` (its output to ``log``), time it, count what landed in
     the database, and drop the schema."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         with open(log, "w") as out:
@@ -741,12 +989,14 @@ def timed_load(
                 command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
             ).returncode
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         if status != 0:
             sys.exit(f"e2e {name}: failed, see {log}:\n{log.read_text()[-2000:]}")
         rows, columns, empty = table_figures(dsn, schema, E2E_STREAM)
     finally:
         drop_schema(dsn, schema)
-    return Loaded(name, seconds, rows, len(columns), empty)
+    return Loaded(name, seconds, rows, len(columns), empty, cpu)
 
 
 DLT_PIPELINE = textwrap.dedent(
@@ -851,10 +1101,23 @@ def dlt_variant(
     return timed_load(name, command, env=env, dsn=dsn, schema=schema, log=log)
 
 
-def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Path) -> None:
-    """Sandbox -> PostgreSQL per variant, rows counted in the database."""
-    if not (ROOT / ".meltano" / "loaders" / "target-postgres").is_dir():
-        sys.exit("e2e: target-postgres is not installed; run `meltano install` first")
+def variant_letter(name: str) -> str:
+    """``c'`` for ``(c') as (c), ...``."""
+    return name[1 : name.index(")")]
+
+
+def end_to_end(
+    records: int,
+    sqlalchemy_url: str,
+    dlt_python: Path,
+    workdir: Path,
+    only: set[str] | None = None,
+) -> None:
+    """Sandbox -> PostgreSQL per variant (those lettered in ``only``, or all), rows counted
+    in the database."""
+    for loader in ("target-postgres", PIPELINEWISE):
+        if not (ROOT / ".meltano" / "loaders" / loader).is_dir():
+            sys.exit(f"e2e: {loader} is not installed; run `meltano install` first")
     batch_config = {
         "encoding": {"format": "jsonl", "compression": "gzip"},
         "storage": {"root": f"file://{workdir / 'batches'}", "prefix": "e2e-"},
@@ -864,18 +1127,31 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
         *LOADER_VARIANTS,
         (
             "(f) BATCH jsonl.gz files, meltano.yml",
+            "target-postgres",
             {"TAP_TICKETLOGS_BATCH_CONFIG": json.dumps(batch_config)},
         ),
     ]
+    variants = [run for run in variants if only is None or variant_letter(run[0]) in only]
     results: list[Loaded] = []
     with Child([sys.executable, __file__, "sandbox", "--records", str(records)]) as server:
         with urllib.request.urlopen(f"{server.url}/_sandbox/stats") as response:  # noqa: S310
             truth: int = json.load(response)["records"][E2E_STREAM]
-        for name, extra_env in variants:
-            results.append(meltano_variant(name, server.url, sqlalchemy_url, extra_env, workdir))
+        for name, loader, extra_env in variants:
+            results.append(
+                meltano_variant(
+                    name,
+                    loader,
+                    url=server.url,
+                    sqlalchemy_url=sqlalchemy_url,
+                    extra_env=extra_env,
+                    workdir=workdir,
+                )
+            )
         # (h): like for like with meltano.yml's upsert, dlt merging on the entries' key.
         dlt, dlt_merge = (
-            dlt_variant(
+            None
+            if only is not None and variant_letter(name) not in only
+            else dlt_variant(
                 name,
                 disposition,
                 url=server.url,
@@ -896,15 +1172,25 @@ def end_to_end(records: int, sqlalchemy_url: str, dlt_python: Path, workdir: Pat
     )
     print(
         f"{'variant':<52}{'rows':>8}{'of sandbox':>11}{'s':>8}{'rows/s':>9}{'x dlt':>7}"
-        f"{'columns':>9}  empty columns"
+        f"{'cpu s':>7}{'us/row':>8}{'columns':>9}  empty columns"
     )
     for run in results:
         ratio = f"{run.rows_per_s / dlt.rows_per_s:.2f}" if dlt else "-"
         empty = ",".join(run.empty_columns) or "-"
         print(
             f"{run.name:<52}{run.rows:>8}{run.rows / truth:>11.0%}{run.seconds:>8.1f}"
-            f"{run.rows_per_s:>9.0f}{ratio:>7}{run.columns:>9}  {empty}"
+            f"{run.rows_per_s:>9.0f}{ratio:>7}{run.cpu_seconds:>7.1f}"
+            f"{run.cpu_seconds / max(run.rows, 1) * 1e6:>8.0f}{run.columns:>9}  {empty}"
         )
+    print(
+        "\nfidelity probe (`meltano invoke LOADER`, twice: exact decimals, ids past 2**53, "
+        "text with control characters, an empty string, a nested object, a field added "
+        "mid-run, upsert, STATE handed back); cpu s: tap + Meltano + loader, or dlt, "
+        "without PostgreSQL's"
+    )
+    for run in results:
+        if run.unfaithful is not None:
+            print(f"{run.name:<52}{'; '.join(run.unfaithful) or 'every value as written'}")
 
 
 if __name__ == "__main__":
