@@ -93,7 +93,7 @@ class MeltanoProject:
 @pytest.fixture(scope="module")
 def installed() -> None:
     """The plugins of meltano.yml the tests run, installed once (quick when already
-    installed); not target-postgres-pipelinewise, which only the benchmark measures."""
+    installed)."""
     subprocess.run(
         [MELTANO, "install", "tap-ticketlogs", *TESTED_LOADERS],
         cwd=ROOT,

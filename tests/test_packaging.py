@@ -52,14 +52,15 @@ def test_every_plugin_installs_from_pypi_without_the_hub() -> None:
             assert "variant" not in plugin, plugin["name"]
 
 
-def test_every_loader_is_tested_or_named_as_measured_only() -> None:
-    # A loader in meltano.yml is run by the end-to-end tests, or only measured by the
-    # benchmark (and its comment in meltano.yml says why it is not for production).
+def test_every_loader_shipped_is_tested() -> None:
+    # A loader in meltano.yml is run by the end-to-end tests; one the benchmark only
+    # measures (not faithful, README) is added to a copy of meltano.yml by the benchmark,
+    # so that `meltano install` never installs it for users.
     from tests.test_meltano_e2e import TESTED_LOADERS  # noqa: PLC0415 - psycopg on import
 
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     loaders = {plugin["name"] for plugin in project["plugins"]["loaders"]}
-    assert loaders == {*TESTED_LOADERS, "target-postgres-pipelinewise"}
+    assert loaders == set(TESTED_LOADERS)
 
 
 def _normalized(name: str) -> str:
