@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pendulum
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tap_ticketlogs.timeutil import iso_duration_to_ms, iter_windows, normalise, parse_datetime
+from tap_ticketlogs.timeutil import (
+    iso_duration_to_ms,
+    iter_windows,
+    normalise,
+    parse_datetime,
+    to_rfc3339,
+)
 
 UTC = dt.timezone.utc
 
@@ -89,3 +98,34 @@ def test_iso_durations_in_milliseconds(duration: str | None, millis: int | None)
 def test_a_non_duration_is_rejected() -> None:
     with pytest.raises(ValueError, match="not an ISO-8601 duration"):
         iso_duration_to_ms("2026-01-01")
+
+
+def _isoformat_text(value: dt.datetime) -> str:
+    """The text the tap has always emitted (what earlier runs wrote to loaders' tables)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+_OFFSETS = st.builds(
+    lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)), st.integers(-1439, 1439)
+)
+_AWARE = st.datetimes(
+    min_value=dt.datetime(1000, 1, 2), max_value=dt.datetime(9998, 12, 30), timezones=_OFFSETS
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_AWARE, st.sampled_from(["auto", "seconds", "milliseconds", "microseconds"]))
+def test_the_fast_formatting_gives_the_text_emitted_so_far(
+    value: dt.datetime, timespec: str
+) -> None:
+    # normalise and to_rfc3339 format in C (msgspec); the text must not change, or a loader
+    # would see a value of an earlier run differ (and keys built from it would move).
+    assert to_rfc3339(value) == _isoformat_text(value)
+    text = value.isoformat(timespec=timespec)
+    assert normalise(text) == _isoformat_text(dt.datetime.fromisoformat(text))
+    assert normalise(text.replace("+00:00", "Z")) == normalise(text)
+
+
+def test_a_pendulum_datetime_is_formatted_like_a_plain_one() -> None:
+    value = pendulum.datetime(2026, 3, 1, 8, 30, 0, 250, tz="Asia/Shanghai")
+    assert to_rfc3339(value) == "2026-03-01T00:30:00.000250Z"
