@@ -17,6 +17,7 @@ from typing_extensions import override
 
 # Write at least this often even without a STATE message, so memory stays small.
 _BLOCK_BYTES = 256 * 1024
+_NEWLINE = ord("\n")
 
 
 def _encode_other(value: Any) -> Any:  # noqa: ANN401 - whatever a record may hold
@@ -73,12 +74,12 @@ class BlockWriter(SingerWriter):
         # possibly while that thread is inside write_message.
         self._lock = threading.RLock()
         self._pending = bytearray()
-        # The RECORD envelope last written, encoded: (stream, version, time_extracted).
+        # The record writer of the RECORD envelope last written by write_record.
         self._envelope: tuple[str, int | None, str | None] | None = None
-        self._head = self._tail = b""
-        # A block half written when a signal handler wants to write (SIGTERM's STATE):
-        # the handler's work waits until the block is out, or its line would land inside
-        # a record's.
+        self._envelope_writer: Callable[[dict[str, Any]], None] | None = None
+        # A block half written, or a record half appended, when a signal handler wants to
+        # write (SIGTERM's STATE): the handler's work waits until the block is out or the
+        # record complete, or its line would land inside a record's.
         self._writing = False
         self._when_written: Callable[[], None] | None = None
 
@@ -109,34 +110,44 @@ class BlockWriter(SingerWriter):
         version: int | None,
         time_extracted: str | None,
     ) -> None:
-        """Append one RECORD message (the same JSON the SDK's ``RecordMessage`` gives).
+        """Append one RECORD message (the same JSON the SDK's ``RecordMessage`` gives)."""
+        envelope = (stream, version, time_extracted)
+        if envelope != self._envelope or self._envelope_writer is None:
+            self._envelope_writer = self.record_writer(stream, version, time_extracted)
+            self._envelope = envelope
+        self._envelope_writer(record)
+
+    def record_writer(
+        self, stream: str, version: int | None, time_extracted: str | None
+    ) -> Callable[[dict[str, Any]], None]:
+        """A function appending RECORD messages of one stream, version and extraction time.
 
         Only the record is encoded per call: what surrounds it is the same for every record
-        of a stream and page, encoded once.
+        of a stream and page, encoded once here. A signal handler that runs while a record
+        is half appended (``after_current_write``) is run once the record is complete.
         """
-        envelope = (stream, version, time_extracted)
-        with self._lock:
-            if envelope != self._envelope:
-                self._encode_envelope(envelope)
-            pending = self._pending
-            pending += self._head
-            ENCODER.encode_into(record, pending, -1)
-            pending += self._tail
-            full = len(pending) >= _BLOCK_BYTES
-        if full:
-            self.flush()
-
-    def _encode_envelope(self, envelope: tuple[str, int | None, str | None]) -> None:
-        stream, version, time_extracted = envelope
-        self._envelope = envelope
         head = ENCODER.encode({"type": "RECORD", "stream": stream, "record": None})
-        self._head = head[: -len(b"null}")]
-        tail: dict[str, Any] = {}
+        head = head[: -len(b"null}")]
+        extra: dict[str, Any] = {}
         if version is not None:
-            tail["version"] = version
+            extra["version"] = version
         if time_extracted is not None:
-            tail["time_extracted"] = time_extracted
-        self._tail = b"," + ENCODER.encode(tail)[1:] + b"\n" if tail else b"}\n"
+            extra["time_extracted"] = time_extracted
+        tail = b"," + ENCODER.encode(extra)[1:] + b"\n" if extra else b"}\n"
+        lock, encode_into = self._lock, ENCODER.encode_into
+
+        def write(record: dict[str, Any]) -> None:
+            with lock:
+                pending = self._pending
+                pending += head
+                encode_into(record, pending, -1)
+                pending += tail
+            if self._when_written is not None:
+                self._run_deferred()
+            if len(pending) >= _BLOCK_BYTES:
+                self.flush()
+
+        return write
 
     def flush(self) -> None:
         """Write every pending message now."""
@@ -148,14 +159,19 @@ class BlockWriter(SingerWriter):
                 write_fully(block)
             finally:
                 self._writing = False
-            deferred, self._when_written = self._when_written, None
-            if deferred is not None:
-                deferred()
+            self._run_deferred()
 
     def after_current_write(self, action: Callable[[], None]) -> None:
-        """Run ``action`` now, or, from a signal handler that interrupted a write, right
-        after that write (on the same thread, once the block is complete)."""
-        if self._writing:
+        """Run ``action`` now, or, from a signal handler that interrupted a write or the
+        appending of a record, right after it (on the same thread, once the block is out or
+        the record complete)."""
+        pending = self._pending
+        if self._writing or (pending and pending[-1] != _NEWLINE):
             self._when_written = action
         else:
             action()
+
+    def _run_deferred(self) -> None:
+        deferred, self._when_written = self._when_written, None
+        if deferred is not None:
+            deferred()

@@ -11,10 +11,11 @@ this relies on are named in ``sdk_compat.py`` (entries 9 and 11).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from typing_extensions import override
 
 from tap_ticketlogs.output import BlockWriter, rfc3339
@@ -29,10 +30,18 @@ class LeanRecordPath(RecordWritingStream):
     _extracted_at: str | None = None
     #: Whether the lean path applies, decided at the first record (selection is fixed then).
     _lean: bool | None = None
+    #: Where the records of the page being written go, worked out at its first record:
+    #: one (record writer, stream map or None for "as it is") per stream map (alias).
+    _targets: list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]] | None = None
 
     def page_started(self) -> None:
         """A new page of records is about to be written: it was extracted now."""
         self._extracted_at = rfc3339(utc_now())
+        self._targets = None
+
+    @override
+    def stream_maps_changed(self) -> None:
+        self._targets = None
 
     @override
     def write_record(self, record: dict[str, Any]) -> None:
@@ -41,25 +50,42 @@ class LeanRecordPath(RecordWritingStream):
         The one place on the RECORD path where a record is written; the record hook
         (``before_record_message``, schema evolution) has already seen it.
         """
-        writer = self.message_writer
-        lean = self._lean
-        if lean is None:
-            lean = self._lean = self._lean_path_applies()
-        if not lean or not isinstance(writer, BlockWriter):
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = self._record_targets()
+        if not targets:
             # Deselected fields or type conformance: the SDK's own path does it.
             self.write_record_as_sdk(record)
             return
-        if self._extracted_at is None:
-            self.page_started()
-        extracted_at = self._extracted_at
-        version = self.stream_version
-        for stream_map in self.stream_maps:
-            if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled:
-                mapped: dict[str, Any] | None = record
+        for write, stream_map in targets:
+            if stream_map is None:
+                write(record)
             else:
                 mapped = stream_map.transform(record)
-            if mapped is not None:  # else filtered out by a stream map
-                writer.write_record(stream_map.stream_alias, mapped, version, extracted_at)
+                if mapped is not None:  # else filtered out by a stream map
+                    write(mapped)
+
+    def _record_targets(self) -> list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]]:
+        """The writer and map of each stream map, for the records of this page; empty when
+        the SDK's own path must write them."""
+        lean = self._lean
+        if lean is None:
+            lean = self._lean = self._lean_path_applies()
+        writer = self.message_writer
+        if not lean or not isinstance(writer, BlockWriter):
+            return []
+        if self._extracted_at is None:
+            self.page_started()
+        extracted_at, version = self._extracted_at, self.stream_version
+        return [
+            (
+                writer.record_writer(stream_map.stream_alias, version, extracted_at),
+                None
+                if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+                else stream_map,
+            )
+            for stream_map in self.stream_maps
+        ]
 
     def _lean_path_applies(self) -> bool:
         """Every field selected and no type conformance: nothing to remove or convert."""

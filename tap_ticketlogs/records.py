@@ -10,6 +10,8 @@ import msgspec
 import simplejson
 
 _SORTED = msgspec.json.Encoder(order="sorted", decimal_format="number")
+_encode_sorted = _SORTED.encode
+_sha256 = hashlib.sha256
 
 
 def canonical_json(value: Any) -> str:  # noqa: ANN401 - any parsed JSON value
@@ -18,18 +20,23 @@ def canonical_json(value: Any) -> str:  # noqa: ANN401 - any parsed JSON value
     The text is simplejson's (``ensure_ascii``, ``sort_keys``), which the keys of earlier
     runs were computed from. For what is passed here (entries as parsed from a body, a
     text or integer partition id) msgspec gives the very same text when it is ASCII
-    without escapes, several times faster; anything else takes simplejson.
+    without escapes and without DEL (which simplejson escapes and msgspec does not),
+    several times faster; anything else takes simplejson.
     """
     return _canonical_bytes(value).decode()
 
 
 def _canonical_bytes(value: Any) -> bytes:  # noqa: ANN401 - any parsed JSON value
     try:
-        data = _SORTED.encode(value)
+        data = _encode_sorted(value)
     except (TypeError, OverflowError):
         data = b"\\"
-    if data.isascii() and b"\\" not in data:
+    if data.isascii() and b"\\" not in data and b"\x7f" not in data:
         return data
+    return _simplejson_bytes(value)
+
+
+def _simplejson_bytes(value: Any) -> bytes:  # noqa: ANN401 - any parsed JSON value
     text: str = simplejson.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return text.encode()
 
@@ -41,5 +48,12 @@ def log_key(record: Mapping[str, Any], partition_id: object) -> str:
     the same entry read twice (an overlapping window, a resumed run) gets the same key, so a
     loader upserts it instead of duplicating it.
     """
-    payload = _canonical_bytes({"partition": partition_id, "record": record})
-    return hashlib.sha256(payload).hexdigest()
+    # _canonical_bytes inlined: this runs once per record on the bulk path.
+    value = {"partition": partition_id, "record": record}
+    try:
+        payload = _encode_sorted(value)
+    except (TypeError, OverflowError):
+        payload = b"\\"
+    if not payload.isascii() or b"\\" in payload or b"\x7f" in payload:
+        payload = _simplejson_bytes(value)
+    return _sha256(payload).hexdigest()

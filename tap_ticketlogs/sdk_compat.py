@@ -184,6 +184,8 @@ def republish_schema(stream: Stream, schema: dict[str, Any]) -> None:
     """
     stream._tap.mapper.register_raw_stream_schema(stream.name, schema, stream.primary_keys)
     stream._stream_maps = []  # falsy: the stream_maps property reads the mapper again
+    if isinstance(stream, RecordWritingStream):
+        stream.stream_maps_changed()
     stream._write_schema_message()
 
 
@@ -194,6 +196,9 @@ class RecordWritingStream(RecordHookStream):
     @abstractmethod
     def write_record(self, record: dict[str, Any]) -> None:
         """Write one record (the one place every RECORD message of the stream comes from)."""
+
+    def stream_maps_changed(self) -> None:
+        """The stream's maps were rebuilt (a new schema): maps held on to are stale."""
 
     def write_record_as_sdk(self, record: dict[str, Any]) -> None:
         """The SDK's own path: deselection, conformance, maps, a message per map."""
