@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from singer_sdk.io_base import SingerWriter
-from singer_sdk.singerlib import Message, RecordMessage
+from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage
 from typing_extensions import override
 
 # Write at least this often even without a STATE message, so memory stays small.
@@ -27,6 +27,21 @@ def _encode_other(value: Any) -> Any:  # noqa: ANN401 - whatever a record may ho
 
 #: Decimals (how bodies are parsed: exact numbers) go out as JSON numbers, as the SDK does.
 ENCODER = msgspec.json.Encoder(enc_hook=_encode_other, decimal_format="number")
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    """The message as the SDK's ``to_dict`` gives it; for SCHEMA without its deep copy
+    (``dataclasses.asdict`` of the whole schema), which cost more than encoding it."""
+    if type(message) is SchemaMessage:
+        fields = (
+            ("type", message.type),
+            ("stream", message.stream),
+            ("schema", message.schema),
+            ("key_properties", message.key_properties),
+            ("bookmark_properties", message.bookmark_properties),
+        )
+        return {name: value for name, value in fields if value is not None}
+    return message.to_dict()
 
 
 def rfc3339(instant: dt.datetime) -> str:
@@ -82,10 +97,12 @@ class BlockWriter(SingerWriter):
         # record complete, or its line would land inside a record's.
         self._writing = False
         self._when_written: Callable[[], None] | None = None
+        # The SCHEMA message last written per stream, encoded.
+        self._schemas: dict[str, bytes] = {}
 
     @override
     def format_message(self, message: Message) -> str:
-        return ENCODER.encode(message.to_dict()).decode()
+        return ENCODER.encode(_message_dict(message)).decode()
 
     @override
     def write_message(self, message: Message) -> None:
@@ -98,8 +115,17 @@ class BlockWriter(SingerWriter):
                 rfc3339(time_extracted) if time_extracted else None,
             )
             return
+        data = ENCODER.encode(_message_dict(message))
+        if isinstance(message, SchemaMessage):
+            # The SDK writes a stream's SCHEMA again for every partition of a child stream
+            # (every ticket, every case): the same message, thousands of times, which a
+            # loader has to read and compare. Once per stream is enough until it changes
+            # (schema evolution, schema_evolution.py, writes a different one).
+            if self._schemas.get(message.stream) == data:
+                return
+            self._schemas[message.stream] = data
         with self._lock:
-            ENCODER.encode_into(message.to_dict(), self._pending, -1)
+            self._pending += data
             self._pending += b"\n"
         self.flush()
 

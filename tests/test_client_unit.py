@@ -15,7 +15,7 @@ import requests
 import simplejson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from singer_sdk.singerlib import RecordMessage, StateMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 
 from tap_ticketlogs.output import BlockWriter
 from tap_ticketlogs.records import log_key
@@ -205,3 +205,26 @@ def test_a_signal_handler_writing_mid_record_waits_for_the_record(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["type"] for line in lines] == ["RECORD", "STATE"]
     assert lines[0]["record"] == {"n": 1, "x": "value"}
+
+
+def test_an_unchanged_schema_is_written_once(capsys: pytest.CaptureFixture[str]) -> None:
+    writer = BlockWriter()
+    schema = {"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}
+    for _ in range(3):  # the SDK writes it again for every child partition
+        writer.write_message(SchemaMessage("s", schema, ["n"]))
+        writer.write_message(RecordMessage(stream="s", record={"n": 1}))
+    writer.write_message(SchemaMessage("t", schema, ["n"]))  # another stream
+    wider = {"type": "object", "properties": {**schema["properties"], "m": {"type": "string"}}}
+    writer.write_message(SchemaMessage("s", wider, ["n"]))  # changed: written
+    writer.flush()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["type"], line["stream"]) for line in lines] == [
+        ("SCHEMA", "s"),
+        ("RECORD", "s"),
+        ("RECORD", "s"),
+        ("RECORD", "s"),
+        ("SCHEMA", "t"),
+        ("SCHEMA", "s"),
+    ]
+    assert lines[0] == SchemaMessage("s", schema, ["n"]).to_dict()
+    assert lines[-1]["schema"] == wider

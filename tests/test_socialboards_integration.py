@@ -75,6 +75,13 @@ def test_every_entry_of_every_ticket_arrives_exactly_once(
     assert longest > page_size  # some ticket's log really spans pages
     assert served(sb, LOG_LABEL) > len(api.tickets) if page_size == 4 else True
     assert served(sb, TOKEN_LABEL) == 1  # one token shared by both streams and all threads
+    # One SCHEMA for the logs, before their first record (the SDK repeats it per ticket).
+    schemas = [i for i, m in enumerate(output.messages) if m["type"] == "SCHEMA"]
+    first_log = next(
+        i for i, m in enumerate(output.messages) if m["type"] == "RECORD" and m["stream"] == LOGS
+    )
+    assert [output.messages[i]["stream"] for i in schemas].count(LOGS) == 1
+    assert min(i for i in schemas if output.messages[i]["stream"] == LOGS) < first_log
     for record in logs:
         assert record["ticket_id"] in api.tickets
         assert isinstance(record["user"], dict)
