@@ -91,6 +91,16 @@ class Run:
         return 1e6 * self.cpu_seconds / self.records if self.records else 0.0
 
 
+def cpu_seconds_of(pid: int) -> float | None:
+    """CPU (user + system) a running process has used so far; None where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime: fields 14 and 15 of proc(5), 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_counting(command: list[str], log: Path) -> Run:
     """Run a command, count the RECORD lines it writes, measure it with wait4."""
     started = time.perf_counter()
@@ -243,7 +253,9 @@ def tap_command(config: dict[str, Any], workdir: Path, name: str) -> list[str]:
 def bulk(records: int, workdir: Path) -> None:
     with Child([sys.executable, __file__, "serve", "--records", str(records)]) as server:
         config = bulk_config(server.url, window_hours=24, concurrency=8)
+        server_cpu = [cpu_seconds_of(server.process.pid)]
         tap = run_counting(tap_command(config, workdir, "bulk"), workdir / "bulk.log")
+        server_cpu.append(cpu_seconds_of(server.process.pid))
         loop = run_counting(
             [
                 sys.executable,
@@ -256,12 +268,25 @@ def bulk(records: int, workdir: Path) -> None:
             ],
             workdir / "loop.log",
         )
+        server_cpu.append(cpu_seconds_of(server.process.pid))
     print(f"\nbulk: {records} TIXNGO-style entries, 3 apps, 24 h windows, pages of {PAGE_SIZE}")
-    print(f"{'client':<34}{'records':>10}{'s':>8}{'records/s':>11}{'CPU µs/rec':>12}{'RSS MB':>8}")
-    for name, run in (("tap (max_concurrency 8)", tap), ("plain requests + orjson loop", loop)):
+    # The server's CPU while each client ran: the loop waits for it page after page, the
+    # tap overlaps it with its own work (both share the machine's cores).
+    print(
+        f"{'client':<34}{'records':>10}{'s':>8}{'records/s':>11}{'CPU µs/rec':>12}{'RSS MB':>8}"
+        f"{'server CPU µs/rec':>19}"
+    )
+    runs = (("tap (max_concurrency 8)", tap), ("plain requests + orjson loop", loop))
+    for index, (name, run) in enumerate(runs):
+        before, after = server_cpu[index], server_cpu[index + 1]
+        served = (
+            f"{1e6 * (after - before) / run.records:.1f}"
+            if before is not None and after is not None and run.records
+            else "-"
+        )
         print(
             f"{name:<34}{run.records:>10}{run.seconds:>8.2f}{run.records_per_s:>11.0f}"
-            f"{run.cpu_us_per_record:>12.1f}{run.peak_rss_mb:>8.1f}"
+            f"{run.cpu_us_per_record:>12.1f}{run.peak_rss_mb:>8.1f}{served:>19}"
         )
     print(f"tap / loop records/s: {tap.records_per_s / loop.records_per_s:.2f}")
 
