@@ -391,8 +391,8 @@ def run_shards(
     seconds = time.perf_counter() - started
     records = 0
     for name, _ in processes:
-        with open(workdir / f"{name}.stdout") as stdout:
-            records += sum(1 for line in stdout if line.startswith('{"type":"RECORD"'))
+        with open(workdir / f"{name}.stdout") as output:
+            records += sum(1 for line in output if line.startswith('{"type":"RECORD"'))
     return seconds, records, served_requests(url) - before
 
 
