@@ -40,7 +40,7 @@ PROBE = textwrap.dedent(
 
 
 def body_is_mapped(mode: str) -> bool:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True
     )
     return result.stdout.strip() == "True"
