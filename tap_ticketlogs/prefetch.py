@@ -278,9 +278,11 @@ class PagePrefetcher(Generic[Key]):
         try:
             while not self._may_request(unit):
                 self._cond.wait()
+        except _Cancelled:
+            self._cond.notify_all()  # units after it may have room now
+            raise
         finally:
             self._waiting.discard(unit.index)
-            self._cond.notify_all()  # the next unit in order may go now
 
     def _is_head(self, unit: _Unit[Key]) -> bool:
         # Before the consumer takes its first unit, the first one planned is the head.
@@ -289,21 +291,24 @@ class PagePrefetcher(Generic[Key]):
     def _may_request(self, unit: _Unit[Key]) -> bool:
         if self._closed or unit.cancelled or unit.index > self._failed_index:
             raise _Cancelled
+        before = 0  # units fetched ahead that wait for a slot and are emitted before this one
         if self._is_head(unit):
             if unit.slots < self._head_reserve:
                 return True
             free = self.max_pages - self._slots
         else:
-            if not self._page_size_measured or unit.index != min(self._waiting):
-                # Units fetched ahead wait for a measured page (the first request goes out
-                # alone: the head's), then take free slots in the order they are emitted:
-                # a page fetched ahead for a later unit would be held until every unit
-                # before it is emitted.
-                return False
+            if not self._page_size_measured:
+                return False  # the first request goes out alone: the head's
+            # Room goes to units in the order they are emitted: a page fetched for a later
+            # unit first would be held, unused, until every unit before it had been
+            # emitted. So this unit needs room for itself and for every waiting unit before
+            # it, the head included (all of them may go at once: none waits for a turn).
+            before = sum(index < unit.index for index in self._waiting)
             head_slots = self._head.slots if self._head is not None else 0
             free = self.max_pages - self._head_reserve - (self._slots - head_slots)
             free = min(free, self.max_pages - self._slots)
-        return free > 0 and self._bytes + self._page_size_estimate <= self._max_buffered_bytes
+        needed = (before + 1) * self._page_size_estimate
+        return free > before and self._bytes + needed <= self._max_buffered_bytes
 
     def _finish(self, unit: _Unit[Key]) -> None:
         with self._cond:
