@@ -6,14 +6,14 @@ import logging
 import sys
 
 from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
+from tap_ticketlogs.malloc_arenas import tune_malloc
 from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.tap import TapTicketLogs
 
 
 def main() -> None:
     """Run the tap; a configuration or source error exits 1 with one line on stderr."""
-    limit_malloc_arenas()  # before any worker thread allocates (see malloc_arenas.py)
+    tune_malloc()  # before any worker thread allocates (see malloc_arenas.py)
     try:
         TapTicketLogs.cli()
     except TicketLogsError as exc:

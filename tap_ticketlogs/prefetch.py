@@ -11,7 +11,10 @@ past that page. At most ``max_pages`` slots exist (default ``2 x max_workers``),
 waiting to be emitted may hold at most ``max_buffered_bytes`` of response bodies, except
 that the unit being emitted (the *head*) may always hold two pages: the one being emitted
 and the next one, requested meanwhile (pipelining). Two slots are kept free for the head,
-so units fetched ahead can never starve it.
+so units fetched ahead can never starve it. Units are fetched ahead in the order they will
+be emitted, and only once a page has been measured (the first request, the head's, goes
+out alone): a page fetched for a later unit first is held, unused, until every unit before
+it has been emitted.
 
 A unit's fetch is a plain iterable of records (the SDK's ``request_records``) run on a
 worker thread; the stream's request path calls :func:`before_page_request` before every
@@ -121,6 +124,8 @@ class PagePrefetcher(Generic[Key]):
         self._failed_index = sys.maxsize
         self._head: _Unit[Key] | None = None
         self._head_index = 0
+        #: Indices of the units whose worker waits for a slot.
+        self._waiting: set[int] = set()
         self._threads: list[threading.Thread] = []
         self._slots = 0
         self._bytes = 0
@@ -259,8 +264,7 @@ class PagePrefetcher(Generic[Key]):
         """Hand the filled page over, then wait until this unit may send its next request."""
         with self._cond:
             self._hand_over(unit)
-            while not self._may_request(unit):
-                self._cond.wait()
+            self._wait_for_slot(unit)
             estimate = self._page_size_estimate
             unit.filling, unit.pending_size, unit.reserved = True, estimate, estimate
             unit.slots += 1
@@ -268,25 +272,49 @@ class PagePrefetcher(Generic[Key]):
             self._bytes += estimate
             self.peak_slots = max(self.peak_slots, self._slots)
 
+    def _wait_for_slot(self, unit: _Unit[Key]) -> None:
+        """Wait until ``unit`` may take a slot (caller holds the lock)."""
+        self._waiting.add(unit.index)
+        try:
+            while not self._may_request(unit):
+                self._cond.wait()
+        except _Cancelled:
+            self._cond.notify_all()  # units after it may have room now
+            raise
+        finally:
+            self._waiting.discard(unit.index)
+
+    def _is_head(self, unit: _Unit[Key]) -> bool:
+        # Before the consumer takes its first unit, the first one planned is the head.
+        return unit is self._head or (self._head is None and unit.index == self._head_index)
+
     def _may_request(self, unit: _Unit[Key]) -> bool:
         if self._closed or unit.cancelled or unit.index > self._failed_index:
             raise _Cancelled
-        if unit is self._head:
+        before = 0  # units fetched ahead that wait for a slot and are emitted before this one
+        if self._is_head(unit):
             if unit.slots < self._head_reserve:
                 return True
             free = self.max_pages - self._slots
         else:
+            if not self._page_size_measured:
+                return False  # the first request goes out alone: the head's
+            # Room goes to units in the order they are emitted: a page fetched for a later
+            # unit first would be held, unused, until every unit before it had been
+            # emitted. So this unit needs room for itself and for every waiting unit before
+            # it, the head included (all of them may go at once: none waits for a turn).
+            before = sum(index < unit.index for index in self._waiting)
             head_slots = self._head.slots if self._head is not None else 0
             free = self.max_pages - self._head_reserve - (self._slots - head_slots)
             free = min(free, self.max_pages - self._slots)
-        return free > 0 and self._bytes + self._page_size_estimate <= self._max_buffered_bytes
+        needed = (before + 1) * self._page_size_estimate
+        return free > before and self._bytes + needed <= self._max_buffered_bytes
 
     def _finish(self, unit: _Unit[Key]) -> None:
         with self._cond:
             if unit.pending and not unit.filling:
                 # Records that came without a request (configured ids): one page of them.
-                while not self._may_request(unit):
-                    self._cond.wait()
+                self._wait_for_slot(unit)
                 unit.filling = True
                 unit.slots += 1
                 self._slots += 1

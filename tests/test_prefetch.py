@@ -23,8 +23,11 @@ class PagedSource:
         self.requests: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self.fail_at: tuple[int, int] | None = None
+        self.slow_start: set[int] = set()
 
     def fetch(self, key: int) -> Iterator[Item]:
+        if key in self.slow_start:
+            time.sleep(0.05)  # this unit prepares its first request slowly
         for page in range(self.pages[key]):
             before_page_request()
             with self._lock:
@@ -88,9 +91,9 @@ def test_a_huge_unit_holds_a_bounded_number_of_pages_and_is_pipelined() -> None:
 
 def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
     # Pages of 1 000 bytes, nothing consumed yet. Without a byte budget, four workers fill
-    # the 8 slots but the two kept for the unit to be emitted; with 2 500 bytes, two pages
-    # fit (until the first page is measured, a request counts as the whole budget: the
-    # first request goes out alone).
+    # the 8 slots (the first unit planned, emitted first, takes its two); with 2 500 bytes,
+    # that unit's two pages are all that fit (until the first page is measured, only the
+    # first unit sends a request: the first request goes out alone).
     held = {}
     for budget in (10_000_000, 2_500):
         source = PagedSource(dict.fromkeys(range(4), 20), page_bytes=1_000)
@@ -101,8 +104,28 @@ def test_the_byte_budget_limits_pages_fetched_ahead() -> None:
         held[budget] = prefetcher.slots_held
         for key in range(4):
             assert taken(prefetcher, key) == source.expected(key)
-    assert held[10_000_000] == 6
+    assert held[10_000_000] == 8
     assert held[2_500] == 2
+
+
+def test_pages_are_fetched_ahead_in_the_order_units_are_emitted() -> None:
+    # Pages as large as most of the byte budget: no page fits beside one of the unit being
+    # emitted, so at most its two are held. The first unit prepares its first request
+    # slowly; a later unit must not take the first (blind) request meanwhile, nor take
+    # the budget freed at the end of a unit before an earlier unit: either page would be
+    # held, unused, until every unit before it had been emitted.
+    source = PagedSource(dict.fromkeys(range(4), 6), page_bytes=1_000)
+    source.slow_start = {0}
+    prefetcher = PagePrefetcher(source.fetch, max_workers=4, max_buffered_bytes=1_500)
+    prefetcher.plan(range(4))
+    prefetcher.finish_planning()
+    for key in range(4):
+        for page in prefetcher.pages(key):
+            assert page
+            time.sleep(0.003)  # emitting is slower than fetching
+    first_requests = [key for key, page in source.requests if page == 0]
+    assert first_requests == [0, 1, 2, 3]
+    assert prefetcher.peak_slots == 2
 
 
 def test_the_fetch_error_is_raised_in_the_consumer_after_the_pages_before_it() -> None:
