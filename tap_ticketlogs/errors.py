@@ -6,7 +6,21 @@ from singer_sdk.exceptions import FatalAPIError
 
 
 class TicketLogsError(Exception):
-    """An error the command line reports as a single line, without a traceback."""
+    """An error the command line reports as a single line, without a traceback.
+
+    One line whatever it quotes: a line break or other control character from a setting's
+    name, a value or an answer's body is shown escaped (``\\n``), so a scheduler's alert
+    and ``grep`` see the whole message, and a quoted body cannot forge a second line.
+    """
+
+    def __str__(self) -> str:
+        return _one_line(super().__str__())
+
+
+def _one_line(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class ConfigError(TicketLogsError):

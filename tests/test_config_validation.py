@@ -70,6 +70,8 @@ def config_with(**overrides: Any) -> dict[str, Any]:
             "unknown setting 'tixngo.api_kye': did you mean 'tixngo.api_key'?",
         ),
         (config_with(colour="blue"), "unknown setting 'colour'; tap-ticketlogs --about lists"),
+        # A name with a line break (found by the config fuzzer) is shown escaped: one line.
+        (config_with(**{"lag\nminutes": 1}), "unknown setting 'lag\\nminutes'"),
         # Other SDK taps accept it; here it would have the loader delete rows (see tap.py).
         (
             config_with(emit_activate_version_messages=True),
