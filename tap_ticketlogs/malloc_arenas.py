@@ -34,7 +34,7 @@ of RECORD lines (output.py) stay in the heap, reused without faults.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import sys
 from collections.abc import Callable
 
@@ -49,15 +49,15 @@ MMAP_THRESHOLD = 512 * 1024
 TRIM_THRESHOLD = 4 * 1024 * 1024
 
 
+@functools.cache
 def _mallopt() -> Callable[[int, int], int] | None:
     """glibc's ``mallopt``, or None where the C library is not glibc."""
     if not sys.platform.startswith("linux"):
         return None
-    library = ctypes.util.find_library("c")
-    if library is None:
-        return None
     try:
-        mallopt = ctypes.CDLL(library).mallopt
+        # The interpreter's own symbols, the C library's among them: no library search
+        # (ctypes.util.find_library starts an `ldconfig` process, 5-25 ms at every start).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return None  # not glibc (musl has no mallopt)
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
