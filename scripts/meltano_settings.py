@@ -32,26 +32,24 @@ _KINDS = {
 }
 
 
-def _kind(prop: dict[str, Any], kinds: dict[str, str]) -> str:
+def _kind(prop: dict[str, Any]) -> str:
     types = prop.get("type", ["string"])
     types = [types] if isinstance(types, str) else [t for t in types if t != "null"]
     if prop.get("format") == "date-time":
         return "date_iso8601"
-    return kinds[types[0]]
+    return _KINDS[types[0]]
 
 
-def meltano_settings(
-    schema: dict[str, Any], prefix: str = "", kinds: dict[str, str] = _KINDS
-) -> list[dict[str, Any]]:
+def meltano_settings(schema: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
     """One Meltano setting per leaf of the schema, nested sections as dotted names."""
     settings: list[dict[str, Any]] = []
     for name, prop in schema["properties"].items():
         if "properties" in prop:
-            settings.extend(meltano_settings(prop, f"{prefix}{name}.", kinds))
+            settings.extend(meltano_settings(prop, f"{prefix}{name}."))
             continue
         setting: dict[str, Any] = {
             "name": f"{prefix}{name}",
-            "kind": _kind(prop, kinds),
+            "kind": _kind(prop),
             "label": prop.get("title", name),
             "description": prop.get("description", ""),
         }
