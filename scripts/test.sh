@@ -19,8 +19,10 @@ fi
 .venv/bin/ruff format --check tap_ticketlogs orchestration tests scripts
 .venv/bin/mypy
 
+# Two workers (pytest-xdist; this machine and CI's have 2 cores): whole test modules per worker,
+# the modules that run Meltano all on one (tests/conftest.py). `-n 0` in "$@" runs serially.
 set +e
-.venv/bin/pytest -p no:cacheprovider "$@"
+.venv/bin/pytest -p no:cacheprovider -n 2 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -44,3 +45,39 @@ def postgres_dsn() -> str:
             pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
         pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
     return POSTGRES_DSN
+
+
+# The test modules that run Meltano. They share the plugins `meltano install` puts into this
+# checkout's .meltano/ (and Meltano's run directory there), so under pytest-xdist they all go
+# to one worker, one after the other; every other module is a unit of work of its own.
+# (xdist's own `--dist loadgroup` cannot do it on pytest 9: it renames `Item._nodeid`, which
+# pytest 9 no longer reads.)
+MELTANO_MODULES = frozenset(
+    {
+        "tests/test_dagster_shards.py",
+        "tests/test_meltano_e2e.py",
+        "tests/test_meltano_settings.py",
+        "tests/test_readme_meltano.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module marked ``meltano`` that is not in MELTANO_MODULES would run beside the
+    others under xdist and share their .meltano/: refuse to run, naming it."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if item.get_closest_marker("meltano") and module not in MELTANO_MODULES:
+            raise pytest.UsageError(f"{module} runs Meltano: add it to MELTANO_MODULES")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole modules per worker, the Meltano modules all on one (see MELTANO_MODULES)."""
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under xdist
+
+    class MeltanoModulesTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "meltano" if module in MELTANO_MODULES else module
+
+    return MeltanoModulesTogether(config, log)
