@@ -12,18 +12,21 @@ this relies on are named in ``sdk_compat.py`` (entries 9 and 11).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform, StreamMap
 from typing_extensions import override
 
 from tap_ticketlogs.output import BlockWriter, rfc3339
-from tap_ticketlogs.sdk_compat import RecordWritingStream
+from tap_ticketlogs.sdk_compat import PageSyncStream
 from tap_ticketlogs.timeutil import utc_now
 
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
-class LeanRecordPath(RecordWritingStream):
+
+class LeanRecordPath(PageSyncStream):
     """Mixin of every stream of the tap: one place where each record is written."""
 
     #: ``time_extracted`` of the records being written: read once per page, not per record.
@@ -64,6 +67,38 @@ class LeanRecordPath(RecordWritingStream):
                 mapped = stream_map.transform(record)
                 if mapped is not None:  # else filtered out by a stream map
                     write(mapped)
+
+    @override
+    def writes_pages(self) -> bool:
+        """The lean path applies, and the tap's own writer writes."""
+        if self._lean is None:
+            self._lean = self._lean_path_applies()
+        return self._lean and isinstance(self.message_writer, BlockWriter)
+
+    @override
+    def write_page(
+        self,
+        page: list[dict[str, Any]],
+        context: Context | None,
+        partition_context: Context | None,
+    ) -> int:
+        post_process, before_record_message = self.post_process, self.before_record_message
+        write_record = self.write_record
+        partition_items = tuple((partition_context or {}).items())
+        written = 0
+        for raw in page:
+            record = post_process(raw, context)
+            if record is None:
+                continue
+            # What the SDK adds to every record: its partition keys (RecordWritingStream).
+            for key, value in partition_items:
+                if key not in record:
+                    record[key] = value
+            write_record(before_record_message(record))
+            written += 1
+        if written:
+            self.state_manager.is_flushed = False
+        return written
 
     def _record_targets(self) -> list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]]:
         """The writer and map of each stream map, for the records of this page; empty when

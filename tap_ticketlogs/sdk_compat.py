@@ -54,15 +54,25 @@ and on the newest singer-sdk, so an upgrade that breaks one of these is seen bef
     entry 9 has run, to the public ``write_record`` (the tap's lean path,
     ``record_path.py``), offers the SDK's own path as ``write_record_as_sdk``, and leaves out
     the child sync of streams that have no child stream.
+12. ``Stream._sync_records`` (the loop itself) and the private names it calls once per
+    partition (``_get_state_partition_context``, ``_write_starting_replication_value``,
+    ``_finalize_state``): the SDK runs about a dozen calls per record (the dry-run limit, the
+    record hook, the bookmark, the counter, a ``yield`` to ``sync``) even when none of them
+    can do anything. :class:`PageSyncStream` runs the same loop a page at a time where the
+    stream says its pages may be written whole (``writes_pages``): per partition the same
+    calls as the SDK, per page one ``write_page`` and one counter increment, the SDK's STATE
+    every ``STATE_MSG_FREQUENCY`` records (at the end of the page that reaches it). Anything
+    else (BATCH, a dry run's record limit, child streams, a stream that is not selected)
+    takes the SDK's own loop.
 """
 
 from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import click
 from singer_sdk import Stream, Tap
@@ -233,3 +243,65 @@ class RecordWritingStream(RecordHookStream):
         for key, value in (partition_context or {}).items():
             if key not in record:
                 record[key] = value
+
+
+class PageSyncStream(RecordWritingStream):
+    """A stream whose record loop may run a page at a time (entry 12)."""
+
+    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+        """The records of one partition, page by page (what ``get_records`` yields); streams
+        that read pages override it, this one makes a page of each record."""
+        for record in self.get_records(context):
+            yield [cast("dict[str, Any]", record)]  # the SDK's deprecated tuples: none here
+
+    def writes_pages(self) -> bool:
+        """Whether whole pages may be written with ``write_page`` for this sync."""
+        return False
+
+    @abstractmethod
+    def write_page(
+        self,
+        page: list[dict[str, Any]],
+        context: Context | None,
+        partition_context: Context | None,
+    ) -> int:
+        """Do for each record of ``page`` what the SDK's loop does (post-process, add the
+        partition keys, the record hook, write); return how many were written."""
+
+    @override
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> Generator[dict[str, Any], Any, Any]:
+        if not (
+            write_messages
+            and self.selected
+            and not self.child_streams
+            and self.ABORT_AT_RECORD_COUNT is None
+            and self.writes_pages()
+        ):
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        # The SDK's loop, with its per-record body run by write_page for a whole page.
+        # Nothing is yielded: Stream.sync, the only caller with write_messages, ignores it.
+        record_counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        written = 0
+        with record_counter, timer:
+            for context_element in ([context] if context is not None else self.partitions) or [{}]:
+                record_counter.with_context(context_element)
+                timer.with_context(context_element)
+                current_context = context_element or None
+                partition_context = self._get_state_partition_context(current_context)
+                self._write_starting_replication_value(current_context)
+                for page in self.record_pages(current_context):
+                    count = self.write_page(page, current_context, partition_context)
+                    record_counter.increment(count)
+                    frequency = self.STATE_MSG_FREQUENCY
+                    if (written + count) // frequency > written // frequency:
+                        self._write_state_message()
+                    written += count
+                if current_context == partition_context:
+                    self._finalize_state(self.get_context_state(current_context))
+        if not context:
+            self._finalize_state(self.stream_state)
+        self._write_state_message()

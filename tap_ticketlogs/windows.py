@@ -44,7 +44,13 @@ class WindowedStream(TicketLogsStream[TToken]):
         return list(iter_windows(self.bookmark(context), self.extraction_end(), self.window_width))
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+        """The partition's records page by page, window after window; the bookmark moves
+        to a window's end once the consumer asks for what follows its last page.
+
+        Subclasses filter or add records here, not in ``get_records``: the SDK's record
+        loop and the tap's page loop (``sdk_compat.PageSyncStream``) both read these pages.
+        """
         if context is None and self.partition_key:
             # Every partition belongs to another shard: the SDK then reads a stream once
             # without a partition, as if it had none.
@@ -53,9 +59,19 @@ class WindowedStream(TicketLogsStream[TToken]):
         for window_start, window_end in self.windows(context):
             for page in prefetcher.pages(_window_key(context, window_start, window_end)):
                 self.page_started()
-                yield from page
+                yield page
             self.checkpoint(context, window_end)
         self.peak_pages_held = prefetcher.peak_slots
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        for page in self.record_pages(context):
+            yield from page
+
+    @override
+    def writes_pages(self) -> bool:
+        # The page loop never advances a bookmark per record: only where none is wanted.
+        return self.owns_bookmark and super().writes_pages()
 
     @override
     def connection_check_context(self, partition: Context | None) -> Context | None:

@@ -74,6 +74,8 @@ def test_entry_2_the_record_loop_advances_bookmarks_through_the_hook(
         original(self, latest_record, **kwargs)
 
     monkeypatch.setattr(sdk_compat.BookmarkOwningStream, "_increment_stream_state", counting)
+    # The SDK's own record loop (the page loop of entry 12 has no per-record bookmark).
+    monkeypatch.setattr(TixngoTicketStatusLogsStream, "writes_pages", lambda _: False)
     with Sandbox(seed=5, records=60, vendors=("tixngo",)) as sandbox:
         output = run_tap(source_config(sandbox, "tixngo"))
     records = [m for m in output.messages if m["type"] == "RECORD"]
@@ -202,6 +204,25 @@ def test_entry_11_every_record_is_written_through_the_hooks(
     assert "self._write_record_message(record)" in loop
     assert "self._process_record(" in loop
     assert "version=self._stream_version" in inspect.getsource(Stream._generate_record_messages)
+
+
+def test_entry_12_the_page_loop_makes_the_sdks_per_partition_calls() -> None:
+    loop = inspect.getsource(Stream._sync_records)
+    for call in (
+        "self._get_state_partition_context(",
+        "self._write_starting_replication_value(current_context)",
+        "self._finalize_state(state)",
+        "self._finalize_state(self.stream_state)",
+        "self._write_state_message()",
+        "STATE_MSG_FREQUENCY",
+        "record_counter.increment()",
+        "for _ in self._sync_records(context=context):",
+    ):
+        assert call in loop or call in inspect.getsource(Stream.sync), (
+            f"sdk_compat entry 12: the SDK's record loop no longer has {call!r}"
+        )
+    parameters = list(inspect.signature(Stream._sync_records).parameters)
+    assert parameters == ["self", "context", "write_messages"], "sdk_compat entry 12"
 
 
 def test_entry_9_every_record_passes_the_hook_in_both_record_modes(

@@ -129,7 +129,7 @@ class AkanaStream(WindowedStream[int]):
         return akana_records.transactions(decoded_json(response))
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
         """Every transaction of the partition's windows, each once.
 
         The vendor page does not say whether ``EndDate`` is inclusive. A transaction exactly
@@ -144,14 +144,18 @@ class AkanaStream(WindowedStream[int]):
             for instant in window
         }
         on_bounds: set[Any] = set()
-        for record in super().get_records(context):
-            when = self._request_time(record, context)
-            if when in bounds:
-                transaction_id = record.get("TransactionID")
-                if transaction_id is not None and transaction_id in on_bounds:
-                    continue
-                on_bounds.add(transaction_id)
-            yield record
+
+        def first_time(record: dict[str, Any]) -> bool:
+            if self._request_time(record, context) not in bounds:
+                return True
+            transaction_id = record.get("TransactionID")
+            if transaction_id is not None and transaction_id in on_bounds:
+                return False
+            on_bounds.add(transaction_id)
+            return True
+
+        for page in super().record_pages(context):
+            yield [record for record in page if first_time(record)]
 
     def _request_time(self, record: dict[str, Any], context: Context | None) -> dt.datetime | None:
         value = record.get(akana_records.REPLICATION_KEY)
