@@ -175,7 +175,8 @@ def _describe_schema_error(error: ValidationError) -> str:
 
 def _check_date_range(config: Mapping[str, Any]) -> None:
     for setting in ("start_date", "end_date"):
-        if config.get(setting):
+        # An empty start_date is no date either (an empty end_date means none, as null does).
+        if config.get(setting) or setting == "start_date":
             try:
                 parse_datetime(str(config[setting]))
             except ValueError:
