@@ -85,6 +85,12 @@ class LeanRecordPath(PageSyncStream):
         post_process, before_record_message = self.post_process, self.before_record_message
         write_record = self.write_record
         partition_items = tuple((partition_context or {}).items())
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = self._record_targets()
+        # One stream written as it is (no alias, map or flattening): its writer directly,
+        # for as long as the hook leaves the targets alone (a new SCHEMA resets them).
+        direct = targets[0][0] if len(targets) == 1 and targets[0][1] is None else None
         written = 0
         for raw in page:
             record = post_process(raw, context)
@@ -94,7 +100,11 @@ class LeanRecordPath(PageSyncStream):
             for key, value in partition_items:
                 if key not in record:
                     record[key] = value
-            write_record(before_record_message(record))
+            record = before_record_message(record)
+            if direct is not None and self._targets is targets:
+                direct(record)
+            else:
+                write_record(record)
             written += 1
         if written:
             self.state_manager.is_flushed = False

@@ -205,7 +205,8 @@ class RecordWritingStream(RecordHookStream):
 
     @abstractmethod
     def write_record(self, record: dict[str, Any]) -> None:
-        """Write one record (the one place every RECORD message of the stream comes from)."""
+        """Write one record: every RECORD message of the stream comes from here, or from
+        ``PageSyncStream.write_page`` doing the same for a whole page."""
 
     def stream_maps_changed(self) -> None:
         """The stream's maps were rebuilt (a new schema): maps held on to are stale."""
