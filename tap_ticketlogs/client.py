@@ -128,6 +128,12 @@ class TicketLogsStream(
     _schema_follower: SchemaFollower | None = None
 
     @override
+    def writes_pages(self) -> bool:
+        # The page loop (sdk_compat entry 12) never advances a bookmark per record: only for
+        # streams that write their own (entry 2); socialboards_tickets keeps the SDK's loop.
+        return self.owns_bookmark and super().writes_pages()
+
+    @override
     def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
         if self._schema_follower is None:
             self._schema_follower = SchemaFollower(self, self.logger)

@@ -69,11 +69,6 @@ class WindowedStream(TicketLogsStream[TToken]):
             yield from page
 
     @override
-    def writes_pages(self) -> bool:
-        # The page loop never advances a bookmark per record: only where none is wanted.
-        return self.owns_bookmark and super().writes_pages()
-
-    @override
     def connection_check_context(self, partition: Context | None) -> Context | None:
         # The latest window of the run: the most likely to be small, never in the future.
         end = self.extraction_end()

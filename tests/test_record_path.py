@@ -123,6 +123,17 @@ def test_the_page_loop_writes_what_the_sdks_record_loop_writes(
     assert len(frequency_states) >= 2  # the scenario has them: the values above compare them
 
 
+def test_a_stream_whose_bookmark_the_sdk_moves_keeps_the_sdks_record_loop(
+    sandbox: Sandbox,
+) -> None:
+    # The page loop does not advance bookmarks per record: socialboards_tickets needs that.
+    streams = TapTicketLogs(config=sandbox.tap_config()).streams
+    assert not streams["socialboards_tickets"].owns_bookmark
+    assert streams["socialboards_tickets"].writes_pages() is False
+    assert streams[STREAM].writes_pages() is True
+    assert streams["akana_transaction_logs"].writes_pages() is True
+
+
 def test_block_writer_encodes_exact_numbers_and_keeps_message_order(
     capsys: Any,
 ) -> None:
