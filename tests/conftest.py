@@ -71,6 +71,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{module} runs Meltano: add it to MELTANO_MODULES")
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Whole modules per worker, the Meltano modules all on one (see MELTANO_MODULES)."""
     from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under xdist
