@@ -71,9 +71,7 @@ class LeanRecordPath(PageSyncStream):
     @override
     def writes_pages(self) -> bool:
         """The lean path applies, and the tap's own writer writes."""
-        if self._lean is None:
-            self._lean = self._lean_path_applies()
-        return self._lean and isinstance(self.message_writer, BlockWriter)
+        return self._lean_writer() is not None
 
     @override
     def write_page(
@@ -113,11 +111,8 @@ class LeanRecordPath(PageSyncStream):
     def _record_targets(self) -> list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]]:
         """The writer and map of each stream map, for the records of this page; empty when
         the SDK's own path must write them."""
-        lean = self._lean
-        if lean is None:
-            lean = self._lean = self._lean_path_applies()
-        writer = self.message_writer
-        if not lean or not isinstance(writer, BlockWriter):
+        writer = self._lean_writer()
+        if writer is None:
             return []
         if self._extracted_at is None:
             self.page_started()
@@ -131,6 +126,13 @@ class LeanRecordPath(PageSyncStream):
             )
             for stream_map in self.stream_maps
         ]
+
+    def _lean_writer(self) -> BlockWriter | None:
+        """The tap's writer where the lean path applies, else None (the SDK's path)."""
+        if self._lean is None:
+            self._lean = self._lean_path_applies()
+        writer = self.message_writer
+        return writer if self._lean and isinstance(writer, BlockWriter) else None
 
     def _lean_path_applies(self) -> bool:
         """Every field selected and no type conformance: nothing to remove or convert."""
