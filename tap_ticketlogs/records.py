@@ -51,12 +51,4 @@ def log_key(record: Mapping[str, Any], partition_id: object) -> str:
     the same entry read twice (an overlapping window, a resumed run) gets the same key, so a
     loader upserts it instead of duplicating it.
     """
-    # _canonical_bytes inlined: this runs once per record on the bulk path.
-    value = {"partition": partition_id, "record": record}
-    try:
-        payload = _encode_sorted(value)
-    except (TypeError, OverflowError):
-        payload = b"\\"
-    if not payload.isascii() or _BACKSLASH in payload or _DEL in payload:
-        payload = _simplejson_bytes(value)
-    return _sha256(payload).hexdigest()
+    return _sha256(_canonical_bytes({"partition": partition_id, "record": record})).hexdigest()
