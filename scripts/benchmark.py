@@ -56,12 +56,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from tap_ticketlogs.sandbox.akana import AkanaAPI
 from tap_ticketlogs.sandbox.core import VendorAPI
-from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
-from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.sources.akana.sandbox import AkanaAPI
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.sources.socialboards.sandbox import SocialboardsAPI
+from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS, TixngoAPI
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -887,7 +887,7 @@ PROBE_TEXT = 'two lines\nand a\ttab, a \\ and a "quote"'
 PROBE_INSTANT = "2026-01-02T03:04:05.123456Z"
 PROBE_STATE = {"bookmarks": {PROBE_STREAM: {"replication_key_value": PROBE_INSTANT}}}
 # The tap's SCHEMA: a field it did not know and inferred from its values is `number` even
-# when every value is whole (tap_ticketlogs/schema_evolution.py), so large ids are numbers.
+# when every value is whole (tap_ticketlogs/streams/schema_evolution.py), so large ids are numbers.
 PROBE_PROPERTIES: dict[str, Any] = {
     "id": {"type": ["integer"]},
     "bigId": {"type": ["number", "null"]},

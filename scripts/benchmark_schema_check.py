@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.sandbox.core import FIELD_STYLES
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.schema_evolution import SchemaFollower
 from tap_ticketlogs.sdk_compat import RecordHookStream
+from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.schema_evolution import SchemaFollower
 from tap_ticketlogs.tap import TapTicketLogs
 
 SOURCES = ("tixngo", "akana")

@@ -6,8 +6,8 @@ import logging
 import sys
 
 from tap_ticketlogs.errors import TicketLogsError
+from tap_ticketlogs.http.redaction import REDACTOR
 from tap_ticketlogs.malloc_arenas import tune_malloc
-from tap_ticketlogs.redaction import REDACTOR
 from tap_ticketlogs.tap import TapTicketLogs
 
 

@@ -19,33 +19,33 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_ticketlogs.akana import settings as akana_settings
-from tap_ticketlogs.client import TicketLogsStream
-from tap_ticketlogs.config_validation import SOURCE_SECTIONS, read_text_settings, validate_config
-from tap_ticketlogs.discovery_sampling import sample_into_schemas
-from tap_ticketlogs.env_config import env_settings, environment_with_dotenv, merged_config
 from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.huawei import settings as huawei_settings
-from tap_ticketlogs.output import BlockWriter
+from tap_ticketlogs.http.reachability import host_reachability
+from tap_ticketlogs.http.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.quiet_logs import quiet_partition_lines, quiet_sdk_notes
-from tap_ticketlogs.reachability import host_reachability
-from tap_ticketlogs.redaction import REDACTOR, install_log_redaction, secret_values
-from tap_ticketlogs.run_context import run_context_of
 from tap_ticketlogs.sdk_compat import (
     ConfigCheckedTap,
     ExitStateTap,
     cli_config_input,
     env_var_prefix,
 )
-from tap_ticketlogs.sharding import shard_of
-from tap_ticketlogs.socialboards import settings as socialboards_settings
-from tap_ticketlogs.state_throttle import DEFAULT_INTERVAL_SECONDS
-from tap_ticketlogs.tixngo import settings as tixngo_settings
+from tap_ticketlogs.settings.environment import env_settings, environment_with_dotenv, merged_config
+from tap_ticketlogs.settings.validation import SOURCE_SECTIONS, read_text_settings, validate_config
+from tap_ticketlogs.sources.akana import settings as akana_settings
+from tap_ticketlogs.sources.huawei import settings as huawei_settings
+from tap_ticketlogs.sources.socialboards import settings as socialboards_settings
+from tap_ticketlogs.sources.tixngo import settings as tixngo_settings
+from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.discovery_sampling import sample_into_schemas
+from tap_ticketlogs.streams.output import BlockWriter
+from tap_ticketlogs.streams.run_context import run_context_of
+from tap_ticketlogs.streams.sharding import shard_of
+from tap_ticketlogs.streams.state_throttle import DEFAULT_INTERVAL_SECONDS
 
 
 def source_stream_types(section: str) -> tuple[type[Stream], ...]:
     """The stream classes of a source: ``tap_ticketlogs.<section>.streams.STREAM_TYPES``."""
-    module = importlib.import_module(f"tap_ticketlogs.{section}.streams")
+    module = importlib.import_module(f"tap_ticketlogs.sources.{section}.streams")
     return tuple(module.STREAM_TYPES)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.streams.base import TicketLogsStream
 
 
 @pytest.fixture(autouse=True)

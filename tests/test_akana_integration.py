@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs import state_throttle
-from tap_ticketlogs.sandbox import akana as sandbox_akana
-from tap_ticketlogs.sandbox.akana import APP_VERSIONS, AkanaAPI
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.akana import sandbox as sandbox_akana
+from tap_ticketlogs.sources.akana.sandbox import APP_VERSIONS, AkanaAPI
+from tap_ticketlogs.streams import state_throttle
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import FakeClock, error_lines, run_cli, run_tap, source_config, vendor_api
 

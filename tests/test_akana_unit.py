@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.akana import records
-from tap_ticketlogs.akana.auth import (
+from tap_ticketlogs.http.responses import RejectedResponseError
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.akana import records
+from tap_ticketlogs.sources.akana import sandbox as sandbox_akana
+from tap_ticketlogs.sources.akana.auth import (
     RENEW_MARGIN,
     SESSION_LIFETIME,
     AkanaAuthenticator,
@@ -18,11 +21,8 @@ from tap_ticketlogs.akana.auth import (
     cookie_from_header,
     with_cookie,
 )
-from tap_ticketlogs.akana.client import is_xml
-from tap_ticketlogs.akana.pagination import StartCountPaginator
-from tap_ticketlogs.http_errors import RejectedResponseError
-from tap_ticketlogs.sandbox import akana as sandbox_akana
-from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.akana.client import is_xml
+from tap_ticketlogs.sources.akana.pagination import StartCountPaginator
 from tap_ticketlogs.timeutil import iso_duration_to_ms
 
 # The vendor page's sample transaction, verbatim (but for its typographic quote).

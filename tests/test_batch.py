@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.streams.records import log_key
 from tests.helpers import run_tap
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.env_config import env_settings
+from tap_ticketlogs.settings.environment import env_settings
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli
 

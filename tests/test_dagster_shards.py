@@ -27,11 +27,11 @@ from orchestration.dagster_defs import (
     shards_schedule,
     ticketlogs_shards,
 )
-from tap_ticketlogs.discovery_sampling import SAMPLE_RECORDS
 from tap_ticketlogs.sandbox.core import Request, Response
-from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sharding import Shard
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.streams.discovery_sampling import SAMPLE_RECORDS
+from tap_ticketlogs.streams.sharding import Shard
 from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (
     LOG_STREAMS,

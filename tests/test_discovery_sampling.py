@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS
-from tap_ticketlogs.schema_evolution import infer_properties
-from tap_ticketlogs.sharding import shard_number
+from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS
+from tap_ticketlogs.streams.schema_evolution import infer_properties
+from tap_ticketlogs.streams.sharding import shard_number
 from tests.helpers import run_cli, run_tap
 
 TIXNGO = "tixngo_ticket_status_logs"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.reachability import HostReachability, host_reachability
-from tap_ticketlogs.run_context import run_context_of
+from tap_ticketlogs.http.reachability import HostReachability, host_reachability
+from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.run_context import run_context_of
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import run_cli
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.sandbox.core import Request
 from tap_ticketlogs.sandbox.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from tap_ticketlogs.sandbox.server import Sandbox, main
+from tap_ticketlogs.streams.base import TicketLogsStream
 from tests.helpers import error_lines, run_cli, run_tap, source_config
 
 MAX_RETRIES = 3

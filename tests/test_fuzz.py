@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.redaction import REDACTOR
+from tap_ticketlogs.http.redaction import REDACTOR
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import TapOutput, source_config

@@ -10,12 +10,12 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from tap_ticketlogs.akana.records import body_problem as akana_body_problem
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import ConfigError
-from tap_ticketlogs.http_errors import RetriableResponseError, entries_problem
-from tap_ticketlogs.login_gate import LoginGate
+from tap_ticketlogs.http.login_gate import LoginGate
+from tap_ticketlogs.http.responses import RetriableResponseError, entries_problem
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.akana.records import body_problem as akana_body_problem
+from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli, run_tap, source_config
 

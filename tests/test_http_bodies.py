@@ -22,7 +22,7 @@ import urllib3
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from tap_ticketlogs.http_session import CredentialSafeSession
+from tap_ticketlogs.http.session import CredentialSafeSession
 
 # A page like TIXNGO's largest: 10 000 entries, ~2.6 MB of JSON.
 PAGE = {"result": [{"ticketId": f"TKT-{index:09d}", "note": "x" * 200} for index in range(10_000)]}

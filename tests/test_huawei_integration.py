@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.huawei import pagination as huawei_pagination
-from tap_ticketlogs.huawei import streams as huawei_streams
-from tap_ticketlogs.huawei.streams import HuaweiStream
-from tap_ticketlogs.sandbox import huawei as sandbox_huawei
-from tap_ticketlogs.sandbox.huawei import OPEN_STATUSES, PASSWORD, CaseLog, HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.huawei import pagination as huawei_pagination
+from tap_ticketlogs.sources.huawei import sandbox as sandbox_huawei
+from tap_ticketlogs.sources.huawei import streams as huawei_streams
+from tap_ticketlogs.sources.huawei.sandbox import OPEN_STATUSES, PASSWORD, CaseLog, HuaweiAPI
+from tap_ticketlogs.sources.huawei.streams import HuaweiStream
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api

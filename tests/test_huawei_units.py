@@ -10,22 +10,27 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.http_errors import RejectedResponseError
-from tap_ticketlogs.huawei.auth import (
+from tap_ticketlogs.http.redaction import REDACTOR
+from tap_ticketlogs.http.responses import RejectedResponseError
+from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.huawei import sandbox as sandbox_huawei
+from tap_ticketlogs.sources.huawei.auth import (
     RENEW_MARGIN,
     HuaweiTokenAuthenticator,
     IAMPasswordLogin,
     huawei_authenticator,
 )
-from tap_ticketlogs.huawei.fields import as_integer, epoch_ms_or_datetime, local_datetime, zone_of
-from tap_ticketlogs.huawei.pagination import OffsetTotalPaginator, next_offset
-from tap_ticketlogs.huawei.selection import selection_start
-from tap_ticketlogs.huawei.settings import OFFSET_MAX
-from tap_ticketlogs.huawei.streams import HuaweiCasesStream, HuaweiStream, huawei_error_text
-from tap_ticketlogs.redaction import REDACTOR
-from tap_ticketlogs.sandbox import huawei as sandbox_huawei
-from tap_ticketlogs.sandbox.huawei import HuaweiAPI
-from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.huawei.fields import (
+    as_integer,
+    epoch_ms_or_datetime,
+    local_datetime,
+    zone_of,
+)
+from tap_ticketlogs.sources.huawei.pagination import OffsetTotalPaginator, next_offset
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.sources.huawei.selection import selection_start
+from tap_ticketlogs.sources.huawei.settings import OFFSET_MAX
+from tap_ticketlogs.sources.huawei.streams import HuaweiCasesStream, HuaweiStream, huawei_error_text
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 

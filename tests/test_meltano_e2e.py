@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import TEAM
+from tap_ticketlogs.sources.socialboards.sandbox import TEAM
 from tap_ticketlogs.timeutil import parse_datetime
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from tap_ticketlogs.config_validation import SOURCE_SECTIONS
-from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
+from tap_ticketlogs.settings.validation import SOURCE_SECTIONS
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.sources.socialboards.sandbox import SocialboardsAPI
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (

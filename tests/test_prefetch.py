@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tap_ticketlogs.prefetch import PagePrefetcher, before_page_request, page_received
+from tap_ticketlogs.streams.prefetch import PagePrefetcher, before_page_request, page_received
 
 Item = tuple[int, int, int]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.client import TicketLogsStream
-from tap_ticketlogs.rate_limit import SourceThrottle
+from tap_ticketlogs.http.rate_limit import SourceThrottle
 from tap_ticketlogs.sandbox.core import Request, Response
 from tap_ticketlogs.sandbox.faults import Fault
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS
+from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS
+from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import run_tap, source_config
 

@@ -14,12 +14,12 @@ import simplejson
 from singer_sdk import Stream
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 
-from tap_ticketlogs.http_errors import JSON_DECODER
+from tap_ticketlogs.http.responses import JSON_DECODER
 from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
-from tap_ticketlogs.output import BlockWriter
-from tap_ticketlogs.record_path import LeanRecordPath
-from tap_ticketlogs.records import canonical_json
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.streams.output import BlockWriter
+from tap_ticketlogs.streams.record_path import LeanRecordPath
+from tap_ticketlogs.streams.records import canonical_json
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import normalise, parse_datetime, to_rfc3339
 from tests.helpers import run_tap, source_config

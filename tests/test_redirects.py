@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.akana.auth import AkanaSession
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.http_session import CredentialSafeSession, RefusedRequestError
-from tap_ticketlogs.huawei.auth import huawei_authenticator
-from tap_ticketlogs.sandbox import akana as akana_sandbox
-from tap_ticketlogs.sandbox import huawei as huawei_sandbox
-from tap_ticketlogs.sandbox import socialboards as sb_sandbox
-from tap_ticketlogs.sandbox import tixngo as tixngo_sandbox
+from tap_ticketlogs.http.session import CredentialSafeSession, RefusedRequestError
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.socialboards.streams import SocialboardsTicketsStream
+from tap_ticketlogs.sources.akana import sandbox as akana_sandbox
+from tap_ticketlogs.sources.akana.auth import AkanaSession
+from tap_ticketlogs.sources.huawei import sandbox as huawei_sandbox
+from tap_ticketlogs.sources.huawei.auth import huawei_authenticator
+from tap_ticketlogs.sources.socialboards import sandbox as sb_sandbox
+from tap_ticketlogs.sources.socialboards.streams import SocialboardsTicketsStream
+from tap_ticketlogs.sources.tixngo import sandbox as tixngo_sandbox
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli, run_tap, source_config
 from tests.redirect_servers import Front, Received, Recorder

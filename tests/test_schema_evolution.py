@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tap_ticketlogs.schema_evolution import InferredField, is_datetime_value
+from tap_ticketlogs.streams.schema_evolution import InferredField, is_datetime_value
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import TapOutput, run_tap
 

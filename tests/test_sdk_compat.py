@@ -24,11 +24,11 @@ from typing_extensions import override
 from werkzeug import Request, Response
 
 from tap_ticketlogs import sdk_compat
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import ConfigError
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sources.tixngo.streams import TixngoTicketStatusLogsStream
+from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.tap import TapTicketLogs
-from tap_ticketlogs.tixngo.streams import TixngoTicketStatusLogsStream
 from tests.helpers import run_tap, source_config
 
 PACKAGE = Path(sdk_compat.__file__).parent

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from tap_ticketlogs.errors import ConfigError
-from tap_ticketlogs.sandbox.huawei import HuaweiAPI
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import SocialboardsAPI
-from tap_ticketlogs.sharding import Shard, partition_text, shard_number
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.sources.socialboards.sandbox import SocialboardsAPI
+from tap_ticketlogs.streams.sharding import Shard, partition_text, shard_number
 from tests.helpers import TapOutput, error_lines, run_cli, run_tap, vendor_api
 
 PRIMARY_KEYS = {
@@ -42,7 +42,7 @@ def test_partition_ids_hash_the_same_in_every_process() -> None:
     ids += [{"mobile_app_id": f"app-{n}"} for n in range(50)]
     here = [shard_number(partition, 7) for partition in ids]
     script = (
-        "import json, sys; from tap_ticketlogs.sharding import shard_number; "
+        "import json, sys; from tap_ticketlogs.streams.sharding import shard_number; "
         "ids = json.load(sys.stdin); print(json.dumps([shard_number(p, 7) for p in ids]))"
     )
     for seed in ("1", "2"):

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import (
+from tap_ticketlogs.sources.socialboards.sandbox import (
     REFRESH_TOKEN,
     STATIC_ACCESS_TOKEN,
     SocialboardsAPI,
 )
-from tap_ticketlogs.socialboards.times import parse_api_time
+from tap_ticketlogs.sources.socialboards.times import parse_api_time
+from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
 from tests.helpers import error_lines, run_cli, run_tap, source_config, vendor_api
 

@@ -14,14 +14,14 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.socialboards import CLIENT_ID, REFRESH_TOKEN, SocialboardsAPI
-from tap_ticketlogs.socialboards.auth import SocialboardsAuthenticator
-from tap_ticketlogs.socialboards.pagination import SkipTakePaginator
-from tap_ticketlogs.socialboards.streams import envelope_problem, ticket_activity
-from tap_ticketlogs.socialboards.times import normalise_api_time, parse_api_time
+from tap_ticketlogs.sources.socialboards.auth import SocialboardsAuthenticator
+from tap_ticketlogs.sources.socialboards.pagination import SkipTakePaginator
+from tap_ticketlogs.sources.socialboards.sandbox import CLIENT_ID, REFRESH_TOKEN, SocialboardsAPI
+from tap_ticketlogs.sources.socialboards.streams import envelope_problem, ticket_activity
+from tap_ticketlogs.sources.socialboards.times import normalise_api_time, parse_api_time
+from tap_ticketlogs.streams.base import TicketLogsStream
 from tests.helpers import run_tap
 
 UTC = dt.timezone.utc

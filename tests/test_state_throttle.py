@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs import state_throttle
-from tap_ticketlogs.records import log_key
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import MOBILE_APPS, TixngoAPI
-from tap_ticketlogs.state_throttle import StateThrottle
+from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.streams import state_throttle
+from tap_ticketlogs.streams.records import log_key
+from tap_ticketlogs.streams.state_throttle import StateThrottle
 from tests.helpers import (
     FakeClock,
     TapOutput,

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import requests
 
-from tap_ticketlogs import state_throttle
-from tap_ticketlogs.client import TicketLogsStream
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.http_errors import RetriableResponseError
-from tap_ticketlogs.records import log_key
+from tap_ticketlogs.http.responses import RetriableResponseError
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sandbox.tixngo import EMAIL, MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.sources.tixngo.sandbox import EMAIL, MOBILE_APPS, TixngoAPI
+from tap_ticketlogs.streams import state_throttle
+from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import (

@@ -30,7 +30,7 @@ VENDOR_NAMES = ("tixngo", "akana", "socialboards", "huawei")
 def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
     factories: dict[str, Callable[[int, int], VendorAPI]] = {}
     for name in VENDOR_NAMES:
-        module_name = f"tap_ticketlogs.sandbox.{name}"
+        module_name = f"tap_ticketlogs.sources.{name}.sandbox"
         if importlib.util.find_spec(module_name) is not None:
             factories[name] = importlib.import_module(module_name).create_api
     return factories

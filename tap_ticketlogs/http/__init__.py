@@ -1,0 +1,1 @@
+"""The HTTP room: session, response errors, retries, credentials, rate limit, redaction."""

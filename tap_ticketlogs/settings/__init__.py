@@ -1,0 +1,1 @@
+"""The settings room: shared setting declarations, validation, the environment."""

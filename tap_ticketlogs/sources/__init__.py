@@ -1,0 +1,1 @@
+"""The vendors, one package each, and the registry that lists them."""

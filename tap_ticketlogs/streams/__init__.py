@@ -1,0 +1,1 @@
+"""The streams room: the shared REST base, windows, parents, prefetch, bookmarks, STATE, output."""

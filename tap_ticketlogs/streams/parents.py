@@ -1,0 +1,127 @@
+"""Parent streams (tickets, cases) and the child logs they plan ahead (Socialboards, Huawei)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from typing_extensions import override
+
+from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.prefetch import PagePrefetcher
+from tap_ticketlogs.streams.sharding import shard_of
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+TToken = TypeVar("TToken")
+
+
+class PrefetchingParentStream(TicketLogsStream[TToken]):
+    """A parent (tickets, cases) whose children's logs are fetched concurrently.
+
+    The parent list is read lazily, page by page (with ``max_concurrency`` above 1, its next
+    page is fetched on a thread of its own while the current one is used, so the sync loop
+    never waits for the list). Each parent record is announced to every selected child
+    stream as soon as it is read, and handed to the SDK (which syncs its children) only
+    once ``2 x max_concurrency`` later parents were announced: the children's requests run
+    ahead on their worker threads while the SDK syncs one child context after the other,
+    and the whole list is never held.
+    """
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        children = [
+            child
+            for child in self.child_streams
+            if isinstance(child, PrefetchedChildStream) and child.selected
+        ]
+        if not children:
+            listed = self.request_records(context)
+            shard = shard_of(self.config)
+            for parent in shard.owned_parents(listed, self.get_child_context, context):
+                self.page_started()  # parents are few: each is stamped when read
+                yield parent
+            return
+        # Child contexts are built from the raw records here and from the post-processed
+        # ones by the SDK: get_child_context must give the same answer for both.
+        concurrency = int(self.config.get("max_concurrency", 8))
+        lookahead_depth = 2 * concurrency
+        announced: deque[dict[str, Any]] = deque()
+        listed = self._parent_records(context, concurrency)
+        try:
+            for parent in shard_of(self.config).owned_parents(
+                listed, self.get_child_context, context
+            ):
+                child_contexts = [
+                    child_context
+                    for child_context in self.generate_child_contexts(parent, context)
+                    if child_context is not None
+                ]
+                for child in children:
+                    child.plan(child_contexts)
+                announced.append(parent)
+                if len(announced) > lookahead_depth:
+                    self.page_started()
+                    yield announced.popleft()
+            while announced:
+                self.page_started()
+                yield announced.popleft()
+        finally:
+            for child in children:
+                child.finish_planning()
+
+    def _parent_records(self, context: Context | None, concurrency: int) -> Iterator[Any]:
+        if concurrency == 1:
+            yield from self.request_records(context)  # one request at a time, in this thread
+            return
+        pages: PagePrefetcher[None] = PagePrefetcher(
+            lambda _: self.request_records(context), max_workers=1, name="ticketlogs-parent"
+        )
+        pages.plan([None])
+        pages.finish_planning()
+        for page in pages.pages(None):
+            yield from page
+
+
+class PrefetchedChildStream(TicketLogsStream[TToken]):
+    """A child stream whose per-parent fetches the parent planned ahead of time.
+
+    ``fetch_partition`` yields the records of one parent context; it runs on worker
+    threads, so it must not touch stream state (bookmarks are advanced by the SDK loop).
+    """
+
+    _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
+
+    def plan(self, contexts: Iterable[Context]) -> None:
+        if int(self.config.get("max_concurrency", 8)) == 1:
+            return  # one request at a time: each parent's log is read when it is synced
+        if self._prefetcher is None:
+            self._prefetcher = PagePrefetcher(
+                lambda key: self.fetch_partition(dict(key)),
+                max_workers=int(self.config.get("max_concurrency", 8)),
+            )
+        self._prefetcher.plan(tuple(sorted(ctx.items())) for ctx in contexts)
+
+    def finish_planning(self) -> None:
+        """The parent announced its last context: the workers may stop when done."""
+        if self._prefetcher is not None:
+            self._prefetcher.finish_planning()
+            self._prefetcher.close()
+            self.peak_pages_held = max(self.peak_pages_held, self._prefetcher.peak_slots)
+            self._prefetcher = None
+
+    def fetch_partition(self, context: Context) -> Iterable[dict[str, Any]]:
+        """The records of one parent context, page by page (override to skip or filter)."""
+        return self.request_records(context)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        assert context is not None  # a child is always synced for one parent
+        if self._prefetcher is None:
+            yield from self.fetch_partition(context)
+            return
+        for page in self._prefetcher.pages(tuple(sorted(context.items()))):
+            self.page_started()
+            yield from page
