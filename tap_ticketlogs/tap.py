@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import io
 import json
 import logging
@@ -30,11 +29,8 @@ from tap_ticketlogs.sdk_compat import (
     env_var_prefix,
 )
 from tap_ticketlogs.settings.environment import env_settings, environment_with_dotenv, merged_config
-from tap_ticketlogs.settings.validation import SOURCE_SECTIONS, read_text_settings, validate_config
-from tap_ticketlogs.sources.akana import settings as akana_settings
-from tap_ticketlogs.sources.huawei import settings as huawei_settings
-from tap_ticketlogs.sources.socialboards import settings as socialboards_settings
-from tap_ticketlogs.sources.tixngo import settings as tixngo_settings
+from tap_ticketlogs.settings.validation import read_text_settings, validate_config
+from tap_ticketlogs.sources.registry import SOURCES
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.streams.discovery_sampling import sample_into_schemas
 from tap_ticketlogs.streams.output import BlockWriter
@@ -42,12 +38,7 @@ from tap_ticketlogs.streams.run_context import run_context_of
 from tap_ticketlogs.streams.sharding import shard_of
 from tap_ticketlogs.streams.state_throttle import DEFAULT_INTERVAL_SECONDS
 
-
-def source_stream_types(section: str) -> tuple[type[Stream], ...]:
-    """The stream classes of a source: ``tap_ticketlogs.<section>.streams.STREAM_TYPES``."""
-    module = importlib.import_module(f"tap_ticketlogs.sources.{section}.streams")
-    return tuple(module.STREAM_TYPES)
-
+SOURCE_SECTIONS = tuple(source.name for source in SOURCES)  # config sections, in order
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -115,29 +106,11 @@ SETTINGS = th.PropertiesList(
         description="Write a STATE message at most this often during a run (0: after every "
         "window, case or ticket); one is always written at the end and before a fatal exit.",
     ),
-    th.Property(
-        "tixngo",
-        tixngo_settings.SECTION,
-        title="TIXNGO",
-        description="TIXNGO ticket status logs; omit to skip the source.",
-    ),
-    th.Property(
-        "akana",
-        akana_settings.SECTION,
-        title="Akana",
-        description="Akana API Platform transaction logs; omit to skip the source.",
-    ),
-    th.Property(
-        "socialboards",
-        socialboards_settings.SECTION,
-        title="Socialboards",
-        description="Socialboards tickets and ticket logs; omit to skip the source.",
-    ),
-    th.Property(
-        "huawei",
-        huawei_settings.SECTION,
-        title="Huawei Cloud",
-        description="Huawei Cloud cases and case operation logs; omit to skip the source.",
+    *(
+        th.Property(
+            source.name, source.settings, title=source.label, description=source.description
+        )
+        for source in SOURCES
     ),
 )
 
@@ -234,7 +207,7 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
         REDACTOR.add(*secret_values(config, secret_setting_paths(self.config_jsonschema)))
         install_log_redaction()
         if raise_errors:
-            validate_config(config, self.full_settings_schema())
+            validate_config(config, self.full_settings_schema(), SOURCES)
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
@@ -309,9 +282,9 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = [
             stream_type(tap=self)
-            for section in SOURCE_SECTIONS
-            if self.config.get(section)
-            for stream_type in source_stream_types(section)
+            for source in SOURCES
+            if self.config.get(source.name)
+            for stream_type in source.streams
         ]
         quiet_partition_lines(streams)
         return streams

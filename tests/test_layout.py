@@ -67,3 +67,16 @@ def test_loading_the_whole_tap_does_not_load_the_sandbox() -> None:
     loaded_count, loaded_sandbox = result.stdout.split("\n")[:2]
     assert int(loaded_count) >= len(names)
     assert loaded_sandbox == ""
+
+
+def test_every_registered_source_is_one_declaration_its_streams_agree_with() -> None:
+    from tap_ticketlogs.sources.registry import SOURCES  # noqa: PLC0415
+    from tap_ticketlogs.tap import TapTicketLogs  # noqa: PLC0415
+
+    assert [source.name for source in SOURCES] == ["tixngo", "akana", "socialboards", "huawei"]
+    settings = TapTicketLogs.config_jsonschema["properties"]
+    for source in SOURCES:
+        assert settings[source.name]["title"] == source.label
+        assert source.streams
+        for stream_type in source.streams:
+            assert (stream_type.source, stream_type.source_label) == (source.name, source.label)

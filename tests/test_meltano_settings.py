@@ -18,10 +18,9 @@ import psycopg
 import pytest
 
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.settings.validation import SOURCE_SECTIONS
 from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
 from tap_ticketlogs.sources.socialboards.sandbox import SocialboardsAPI
-from tap_ticketlogs.tap import TapTicketLogs
+from tap_ticketlogs.tap import SOURCE_SECTIONS, TapTicketLogs
 from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (
     MELTANO,

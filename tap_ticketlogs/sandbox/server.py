@@ -22,18 +22,16 @@ from typing_extensions import override
 
 from tap_ticketlogs.sandbox.core import FIELD_STYLES, Request, Response, VendorAPI
 from tap_ticketlogs.sandbox.faults import FAULT_SPEC_HELP, FaultInjector, FaultPlan, request_key
-
-# Every simulated vendor: module tap_ticketlogs.sandbox.<name> with create_api(seed, records).
-VENDOR_NAMES = ("tixngo", "akana", "socialboards", "huawei")
+from tap_ticketlogs.sources.registry import SOURCES
 
 
 def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
-    factories: dict[str, Callable[[int, int], VendorAPI]] = {}
-    for name in VENDOR_NAMES:
-        module_name = f"tap_ticketlogs.sources.{name}.sandbox"
-        if importlib.util.find_spec(module_name) is not None:
-            factories[name] = importlib.import_module(module_name).create_api
-    return factories
+    """Every registered source's simulator: its ``create_api(seed, records)``."""
+    return {
+        source.name: importlib.import_module(source.sandbox_module).create_api
+        for source in SOURCES
+        if source.sandbox_module is not None
+    }
 
 
 DEFAULT_RECORDS = 2_000

@@ -6,8 +6,8 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, MutableMapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import Any, Protocol, cast
 from urllib.parse import urlparse
 
 from jsonschema import Draft7Validator, ValidationError
@@ -17,9 +17,20 @@ from tap_ticketlogs.errors import ConfigError
 from tap_ticketlogs.streams.sharding import Shard
 from tap_ticketlogs.timeutil import parse_datetime
 
-SOURCE_SECTIONS = ("tixngo", "akana", "socialboards", "huawei")
-_URL_SETTINGS = ("base_url", "iam_url")
 _WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+class SectionRules(Protocol):
+    """What validation needs of a source (``sources.source.Source`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def check(self) -> Callable[[Mapping[str, Any]], None]: ...
+
+    @property
+    def url_settings(self) -> tuple[str, ...]: ...
 
 
 def read_text_settings(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
@@ -79,14 +90,16 @@ def _whole_number(value: Any) -> Any:  # noqa: ANN401 - any setting value
     return value
 
 
-def check_known_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+def check_known_settings(
+    config: Mapping[str, Any], schema: Mapping[str, Any], sections: Sequence[str]
+) -> None:
     """Raise :class:`ConfigError` for a setting the tap does not know (a typo would
     otherwise be ignored silently), naming the closest known setting."""
     properties: Mapping[str, Any] = schema.get("properties", {})
     for name, value in config.items():
         if name not in properties:
             raise ConfigError(_unknown_setting(name, properties, ""))
-        if name in SOURCE_SECTIONS and isinstance(value, Mapping):
+        if name in sections and isinstance(value, Mapping):
             section = properties[name].get("properties", {})
             for setting in value:
                 if setting not in section:
@@ -112,29 +125,32 @@ def _unknown_setting(name: str, known: Mapping[str, Any], prefix: str) -> str:
     return f"{message}; tap-ticketlogs --about lists the settings"
 
 
-def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+def validate_config(
+    config: Mapping[str, Any], schema: Mapping[str, Any], sources: Sequence[SectionRules]
+) -> None:
     """Raise :class:`ConfigError` naming the first invalid setting; return when all is well.
 
-    ``schema`` is the full settings schema, the SDK's built-in settings included.
+    ``schema`` is the full settings schema, the SDK's built-in settings included; each of
+    ``sources`` brings the checks of its section.
     """
-    check_known_settings(config, schema)
+    check_known_settings(config, schema, [source.name for source in sources])
     error = best_match(Draft7Validator(schema).iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(_describe_schema_error(error))
     _check_defaulted_nulls(config, schema)
-    configured = [name for name in SOURCE_SECTIONS if config.get(name)]
+    configured = [source for source in sources if config.get(source.name)]
     if not configured:
-        names = ", ".join(f"'{name}'" for name in SOURCE_SECTIONS)
+        names = ", ".join(f"'{source.name}'" for source in sources)
         msg = f"no source is configured: add at least one of the sections {names}"
         raise ConfigError(msg)
     _check_date_range(config)
     Shard.from_config(config)
-    for name in configured:
-        section = config[name]
-        for setting in _URL_SETTINGS:
+    for source in configured:
+        section = config[source.name]
+        for setting in source.url_settings:
             if section.get(setting):
-                _check_url(f"{name}.{setting}", str(section[setting]))
-        _SECTION_CHECKS[name](section)
+                _check_url(f"{source.name}.{setting}", str(section[setting]))
+        source.check(section)
 
 
 def _check_defaulted_nulls(
@@ -208,45 +224,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _require_one_of(
+def require_one_of(
     section_name: str, section: Mapping[str, Any], *options: tuple[str, ...]
 ) -> None:
+    """Raise :class:`ConfigError` unless every setting of one of ``options`` is set (one
+    of two ways to give credentials)."""
     if any(all(section.get(key) for key in option) for option in options):
         return
     choices = " or ".join("+".join(f"{section_name}.{key}" for key in option) for option in options)
     msg = f"settings for {section_name} credentials are missing: set {choices}"
     raise ConfigError(msg)
-
-
-def _check_tixngo(section: Mapping[str, Any]) -> None:
-    if not section.get("mobile_app_ids"):
-        msg = "setting 'tixngo.mobile_app_ids' must list at least one mobile app id"
-        raise ConfigError(msg)
-    if section.get("auth_scheme") == "basic" and not section.get("email"):
-        msg = "setting 'tixngo.email' is required when 'tixngo.auth_scheme' is 'basic'"
-        raise ConfigError(msg)
-
-
-def _check_akana(section: Mapping[str, Any]) -> None:
-    if not section.get("app_version_ids"):
-        msg = "setting 'akana.app_version_ids' must list at least one app version id"
-        raise ConfigError(msg)
-    _require_one_of("akana", section, ("auth_token",), ("email", "password"))
-
-
-def _check_socialboards(section: Mapping[str, Any]) -> None:
-    _require_one_of("socialboards", section, ("access_token",), ("client_id", "refresh_token"))
-
-
-def _check_huawei(section: Mapping[str, Any]) -> None:
-    _require_one_of(
-        "huawei", section, ("auth_token",), ("iam_url", "domain_name", "user_name", "password")
-    )
-
-
-_SECTION_CHECKS = {
-    "tixngo": _check_tixngo,
-    "akana": _check_akana,
-    "socialboards": _check_socialboards,
-    "huawei": _check_huawei,
-}

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.settings.validation import SOURCE_SECTIONS
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.streams.schema_evolution import infer_properties
 
@@ -41,11 +40,11 @@ def sampling_sources(config: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     """The configured sources whose ``discovery_sampling`` is on (``settings``: the tap's
     settings schema, whose defaults say: TIXNGO only)."""
     sources = []
-    for source in SOURCE_SECTIONS:
+    for source, section_settings in settings["properties"].items():
         section = config.get(source)
-        if not section:
+        setting = section_settings.get("properties", {}).get("discovery_sampling")
+        if not section or setting is None:
             continue
-        setting = settings["properties"][source]["properties"]["discovery_sampling"]
         if section.get("discovery_sampling", setting.get("default", False)):
             sources.append(source)
     return sources

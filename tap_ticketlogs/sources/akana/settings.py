@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from singer_sdk import typing as th
 
+from tap_ticketlogs.errors import ConfigError
 from tap_ticketlogs.settings.common import (
     base_url_setting,
     discovery_sampling_setting,
@@ -11,6 +15,7 @@ from tap_ticketlogs.settings.common import (
     requests_per_second_setting,
     window_hours_setting,
 )
+from tap_ticketlogs.settings.validation import require_one_of
 
 PAGE_SIZE_MAX = 1_000
 ENVIRONMENTS = ("Production", "Sandbox")
@@ -78,3 +83,11 @@ SECTION = th.ObjectType(
     discovery_sampling_setting("Akana", documented=True),
     requests_per_second_setting("Akana"),
 )
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """What the schema cannot say: at least one app version; a token or a login."""
+    if not section.get("app_version_ids"):
+        msg = "setting 'akana.app_version_ids' must list at least one app version id"
+        raise ConfigError(msg)
+    require_one_of("akana", section, ("auth_token",), ("email", "password"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from singer_sdk import typing as th
 
 from tap_ticketlogs.settings.common import (
@@ -10,6 +13,7 @@ from tap_ticketlogs.settings.common import (
     page_size_setting,
     requests_per_second_setting,
 )
+from tap_ticketlogs.settings.validation import require_one_of
 
 PAGE_SIZE_MAX = 100
 OFFSET_MAX = 65_535
@@ -83,3 +87,10 @@ SECTION = th.ObjectType(
     discovery_sampling_setting("Huawei", documented=True),
     requests_per_second_setting("Huawei"),
 )
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """What the schema cannot say: a token, or everything an IAM password login needs."""
+    require_one_of(
+        "huawei", section, ("auth_token",), ("iam_url", "domain_name", "user_name", "password")
+    )

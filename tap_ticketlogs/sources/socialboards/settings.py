@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from singer_sdk import typing as th
 
 from tap_ticketlogs.settings.common import (
@@ -10,6 +13,7 @@ from tap_ticketlogs.settings.common import (
     page_size_setting,
     requests_per_second_setting,
 )
+from tap_ticketlogs.settings.validation import require_one_of
 
 PAGE_SIZE_MAX = 50
 # Tickets are listed newest thread activity first and the listing stops this long before the
@@ -66,3 +70,8 @@ SECTION = th.ObjectType(
         "is at most this long before the bookmark; older, idle tickets are not re-read.",
     ),
 )
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """What the schema cannot say: an access token, or a client id and refresh token."""
+    require_one_of("socialboards", section, ("access_token",), ("client_id", "refresh_token"))

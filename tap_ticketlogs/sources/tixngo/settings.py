@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from singer_sdk import typing as th
 
+from tap_ticketlogs.errors import ConfigError
 from tap_ticketlogs.settings.common import (
     base_url_setting,
     discovery_sampling_setting,
@@ -97,3 +101,13 @@ SECTION = th.ObjectType(
         description="Only entries performed by this actor.",
     ),
 )
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """What the schema cannot say: at least one app; an email for the basic scheme."""
+    if not section.get("mobile_app_ids"):
+        msg = "setting 'tixngo.mobile_app_ids' must list at least one mobile app id"
+        raise ConfigError(msg)
+    if section.get("auth_scheme") == "basic" and not section.get("email"):
+        msg = "setting 'tixngo.email' is required when 'tixngo.auth_scheme' is 'basic'"
+        raise ConfigError(msg)
