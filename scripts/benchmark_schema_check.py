@@ -26,7 +26,7 @@ from typing import Any
 
 from tap_ticketlogs.sandbox.core import FIELD_STYLES
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sdk_compat import RecordHookStream
+from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.streams.schema_evolution import SchemaFollower
 from tap_ticketlogs.tap import TapTicketLogs
@@ -73,7 +73,9 @@ def check_alone(
     print(f"1. the check alone ({style} fields), ns per record")
     print(f"{'stream':<28}{'fields':>7}{'records':>9}{'empty loop':>12}{'check':>8}{'extra':>8}")
     for name, rows in records.items():
-        follower = SchemaFollower(tap.streams[name], tap.logger)
+        stream = tap.streams[name]
+        assert isinstance(stream, SDKStream)
+        follower = SchemaFollower(stream, tap.logger)
         check = follower.before_record
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             check(rows[0])  # declares what the extended style adds (its SCHEMA: discarded)
@@ -109,7 +111,7 @@ def time_loops(
 def record_path(config: dict[str, Any], total: int, repeat: int) -> None:
     shipped = TicketLogsStream.before_record_message
     timings: dict[str, list[tuple[float, float]]] = {"hook bypassed": [], "hook as shipped": []}
-    variants = {"hook bypassed": RecordHookStream.before_record_message, "hook as shipped": shipped}
+    variants = {"hook bypassed": SDKStream.before_record_message, "hook as shipped": shipped}
     sync(config)  # warm-up: imports, first connections
     for run in range(repeat):
         # Alternate which variant goes first, so drift on a shared machine hits both.

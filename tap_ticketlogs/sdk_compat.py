@@ -1,69 +1,50 @@
-"""Every singer-sdk internal the tap relies on, in one place.
+"""Every singer-sdk internal the tap relies on, in one place, each entry by its name.
 
-The rest of the package uses only the SDK's public API. Where no public hook does what the
-tap needs, the dependency is named here, once, and ``tests/test_sdk_compat.py`` fails
-loudly (naming the entry below) when an SDK release changes it; that test also checks no
-other module of the package uses an underscored SDK name. CI runs the suite on the pinned
-and on the newest singer-sdk, so an upgrade that breaks one of these is seen before users.
+The rest of the package uses only the SDK's public API. ``tests/test_sdk_compat.py`` pins each
+entry below (its test is named after the entry) and fails naming it when an SDK release changes
+what it relies on; it also checks that no other module uses an underscored SDK name. CI runs the
+suite on the pinned and on the newest singer-sdk. What each entry buys, measured, is in
+``docs/sdk-coupling.md``.
 
-1. ``PluginBase._validate_config``: the SDK validates the config from inside
-   ``Tap.__init__`` through this method (one log line per schema error, then an exception
-   listing them). :class:`ConfigCheckedTap` routes it to the tap's public ``check_config``,
-   which registers the secrets with the redactor before any line is logged and reports the
-   first problem in one line naming the setting.
-2. ``Stream._increment_stream_state``: the SDK's record loop advances the bookmark per
-   record through this method. :class:`BookmarkOwningStream` switches that off for streams
-   that write their bookmark themselves once a unit of work is complete (``owns_bookmark``).
-3. ``_ConfigInput``: the SDK's CLI callbacks receive ``--config`` as this private object in
-   ``ctx.params["config"]``; :func:`cli_config_input` reads it for the tap's own ``--test``.
-4. ``PluginBase._env_var_prefix``: the prefix of the SDK's environment settings;
-   :func:`env_var_prefix` spells the same rule, so vendor-section settings read from the
-   environment (``TAP_TICKETLOGS_TIXNGO_API_KEY``) use the prefix the SDK uses.
-5. Authentication on every attempt: ``RESTStream.request_records`` wraps the private
-   ``_request`` with ``request_decorator`` (the retries), and ``_request`` calls the stream's
-   authenticator each time. The tap relies on it: a login or token renewal runs inside the
-   retries, and a request resent after a 401 carries the renewed credential. Nothing here
-   implements it; the test pins the behaviour.
-6. ``Stream._write_state_message``: every STATE the SDK writes during a sync (after each
-   child context, every 10 000 records, at the end of a stream, at a dry run's abort) goes
-   through this method, and writes only when ``state_manager.is_flushed`` is False.
-   :class:`StateGatedStream` asks :meth:`StateGatedStream.state_write_allowed` first, so
-   the STATE throttle (``state_throttle.py``) bounds how often they go out; a held one
-   stays pending and goes out with the next.
-7. ``PluginBase._handle_termination``: the SIGTERM/SIGINT handler the SDK installs; the
-   tap's version writes the whole state and exits. :class:`ExitStateTap` lets the tap run
-   it later (:meth:`ExitStateTap.on_termination`), once a block of records being written
-   is complete.
-8. ``Tap.sync_all`` is final (for type checkers) and the SDK has no hook for a sync that
-   fails; :class:`ExitStateTap` overrides it to call :meth:`ExitStateTap.on_fatal_error`
-   (the tap writes the state held back by the throttle) before the error propagates.
-9. ``Stream._write_record_message`` and ``Stream._sync_records``: every record the SDK emits
-   passes the first just before its RECORD message; in BATCH mode ``get_batches`` (public,
-   overridable) reads records from the second. :class:`RecordHookStream` calls the public
-   :meth:`~RecordHookStream.before_record_message` on both paths (schema evolution).
-10. A schema that changes mid-stream: the SDK has no public way to say so. The stream's
-    mapper (``Stream._tap.mapper``, public ``register_raw_stream_schema``) gets the widened
-    schema, the stream's cached maps (``Stream._stream_maps``) are dropped so they are read
-    again, and ``Stream._write_schema_message`` writes the SCHEMA message(s) the SDK writes at
-    the start of a sync: :func:`republish_schema`.
-11. ``Stream._write_record_message`` (entry 9), ``Stream._process_record``,
-    ``Stream._stream_version``, ``Stream._tap``: the SDK writes each record through the first
-    (deselection, type conformance, stream maps, one ``RecordMessage`` with a clock read
-    each) and syncs child streams through the second, for every record even of streams
-    without children. :class:`RecordWritingStream` routes the first, once the record hook of
-    entry 9 has run, to the public ``write_record`` (the tap's lean path,
-    ``record_path.py``), offers the SDK's own path as ``write_record_as_sdk``, and leaves out
-    the child sync of streams that have no child stream.
-12. ``Stream._sync_records`` (the loop itself) and the private names it calls once per
-    partition (``_get_state_partition_context``, ``_write_starting_replication_value``,
-    ``_finalize_state``): the SDK runs about a dozen calls per record (the dry-run limit, the
-    record hook, the bookmark, the counter, a ``yield`` to ``sync``) even when none of them
-    can do anything. :class:`PageSyncStream` runs the same loop a page at a time where the
-    stream says its pages may be written whole (``writes_pages``): per partition the same
-    calls as the SDK, per page one ``write_page`` and one counter increment, the SDK's STATE
-    every ``STATE_MSG_FREQUENCY`` records (at the end of the page that reaches it). Anything
-    else (BATCH, a dry run's record limit, child streams, a stream that is not selected)
-    takes the SDK's own loop.
+Tap entries (:class:`SDKTap`):
+
+- **config check**: ``PluginBase.__init__`` always calls ``PluginBase._validate_config`` (with
+  ``validate_config=False`` too: it then logs a warning and fills in defaults); the tap routes
+  it to its public :meth:`SDKTap.check_config`, which registers the secrets with the redactor
+  before any line is logged and reports the first problem in one line naming the setting.
+- **signal handler**: ``PluginBase._handle_termination`` is the SIGTERM/SIGINT handler; the tap
+  runs it once a block of records being written is complete (:meth:`SDKTap.on_termination`).
+- **failed sync**: ``Tap.sync_all`` is final for type checkers and has no hook for a failure;
+  :meth:`SDKTap.on_fatal_error` writes the STATE the throttle held back before the error.
+- **CLI config**: the SDK's CLI callbacks get ``--config`` as a private ``_ConfigInput``;
+  :func:`cli_config_input` reads it for the tap's own ``--test``.
+- **environment prefix**: :func:`env_var_prefix` spells ``PluginBase._env_var_prefix``'s rule for
+  the vendor sections' variables (``TAP_TICKETLOGS_TIXNGO_API_KEY``).
+- **authentication per attempt** (nothing overridden): ``RESTStream._request``, wrapped by
+  ``request_decorator``, calls the authenticator on every attempt, so a login or a renewal runs
+  inside the retries.
+
+Stream entries (:class:`SDKStream`):
+
+- **owned bookmarks**: ``Stream._increment_stream_state`` advances a bookmark per record; off for
+  streams that write theirs once a unit of work is complete (``owns_bookmark``).
+- **state gate**: every STATE the SDK writes goes through ``Stream._write_state_message``;
+  :meth:`SDKStream.state_write_allowed` is asked first (the STATE throttle).
+- **record hook**: ``Stream._write_record_message`` (and, for BATCH, ``Stream._sync_records``
+  through the public ``get_batches``) see each record; :meth:`SDKStream.before_record_message`
+  runs on both paths (schema evolution).
+- **schema republish**: the SDK has no public way to change a schema mid-stream;
+  :meth:`SDKStream.republish_schema` registers it with ``Stream._tap.mapper``, drops the cached
+  ``Stream._stream_maps`` and writes ``Stream._write_schema_message``.
+- **lean record write**: ``Stream._write_record_message`` goes to :meth:`SDKStream.write_record`
+  (the tap's writer, one encoded line per record) unless fields are deselected;
+  ``Stream._process_record`` syncs children only where there are any; ``Stream._stream_version``.
+- **page loop**: ``Stream._sync_records`` with the per-partition calls it makes
+  (``_get_state_partition_context``, ``_write_starting_replication_value``, ``_finalize_state``)
+  runs a page at a time where :meth:`SDKStream.writes_pages`: the same per-partition calls, one
+  :meth:`SDKStream.write_page` and one counter increment per page, the SDK's STATE every
+  ``STATE_MSG_FREQUENCY`` records at the end of the page that reaches it. BATCH, a dry run's
+  record limit, child streams and unselected streams keep the SDK's loop.
 """
 
 from __future__ import annotations
@@ -72,17 +53,27 @@ import functools
 from abc import abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
 from types import FrameType
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar
 
 import click
-from singer_sdk import Stream, Tap
+from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.batch import Batcher
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from typing_extensions import override
 
+from tap_ticketlogs.streams.output import BlockWriter, rfc3339
+from tap_ticketlogs.timeutil import utc_now
 
-class ConfigCheckedTap(Tap):
-    """A tap whose config is checked by :meth:`check_config` instead of the SDK (entry 1)."""
+TToken = TypeVar("TToken")
+#: One (record writer, stream map or None for "as it is") per stream map (alias).
+RecordTargets = list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]]
+
+
+class SDKTap(Tap):
+    """A tap that checks its config itself and is told of SIGTERM and of a failed sync before
+    it exits (see the module docstring)."""
 
     @abstractmethod
     def check_config(self, config: Mapping[str, Any], *, raise_errors: bool) -> None:
@@ -92,41 +83,6 @@ class ConfigCheckedTap(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         self.check_config(self.config, raise_errors=raise_errors)
         return []
-
-
-class BookmarkOwningStream(Stream):
-    """A stream that may write its own bookmarks instead of the SDK's per record (entry 2)."""
-
-    #: True where the stream writes its bookmark itself once a unit of work is complete,
-    #: instead of the SDK advancing it record by record.
-    owns_bookmark: ClassVar[bool] = False
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        if self.owns_bookmark:
-            # A per-record value would move the bookmark past records of a window (or a
-            # ticket list) that is still being read.
-            return
-        super()._increment_stream_state(latest_record, context=context)
-
-
-class StateGatedStream(Stream):
-    """A stream whose SDK-written STATE messages pass a gate first (entry 6)."""
-
-    def state_write_allowed(self) -> bool:
-        """Whether a pending STATE may be written now; override to throttle."""
-        return True
-
-    @override
-    def _write_state_message(self) -> None:
-        if not self.state_manager.is_flushed and self.state_write_allowed():
-            super()._write_state_message()
-
-
-class ExitStateTap(Tap):
-    """A tap told of SIGTERM and of a failed sync before it exits (entries 7 and 8)."""
 
     def on_termination(self, exit_with_state: Callable[[], None]) -> None:
         """SIGTERM or SIGINT: ``exit_with_state`` writes the state and exits (now, here)."""
@@ -150,7 +106,7 @@ class ExitStateTap(Tap):
 
 def cli_config_input(ctx: click.Context) -> tuple[dict[str, Any] | None, bool]:
     """The ``--config`` of a CLI call: the merged config files, and whether ``ENV`` was
-    given (entry 3)."""
+    given (CLI config)."""
     given: Any = ctx.params.get("config")
     if given is None:
         return None, False
@@ -158,20 +114,166 @@ def cli_config_input(ctx: click.Context) -> tuple[dict[str, Any] | None, bool]:
 
 
 def env_var_prefix(plugin_name: str) -> str:
-    """``TAP_TICKETLOGS_`` for ``tap-ticketlogs``, as the SDK derives it (entry 4)."""
+    """``TAP_TICKETLOGS_`` for ``tap-ticketlogs``, as the SDK derives it (environment prefix)."""
     return f"{plugin_name.upper().replace('-', '_')}_"
 
 
-class RecordHookStream(Stream):
-    """A stream that sees each record just before it is written (entry 9)."""
+class SDKStream(RESTStream[TToken]):
+    """The SDK's stream with the record loop and hooks the tap needs (see the module docstring)."""
+
+    #: True where the stream writes its bookmark itself once a unit of work is complete,
+    #: instead of the SDK advancing it record by record (owned bookmarks).
+    owns_bookmark: ClassVar[bool] = False
+
+    #: ``time_extracted`` of the records being written: read once per page, not per record.
+    _extracted_at: str | None = None
+    #: Whether the lean path applies, decided at the first record (selection is fixed then).
+    _lean: bool | None = None
+    #: Where the records of the page being written go, worked out at its first record.
+    _targets: RecordTargets | None = None
+
+    def state_write_allowed(self) -> bool:
+        """Whether a pending STATE may be written now; override to throttle (state gate)."""
+        return True
 
     def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Called with each record just before its RECORD message (or its BATCH file)."""
+        """Called with each record just before its RECORD message or BATCH file (record hook)."""
         return record
+
+    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+        """The records of one partition, page by page (what ``get_records`` yields); streams
+        that read pages override it, this one makes a page of each record."""
+        for record in self.get_records(context):
+            yield [record]
+
+    def page_started(self) -> None:
+        """A new page of records is about to be written: it was extracted now."""
+        self._extracted_at = rfc3339(utc_now())
+        self._targets = None
+
+    def writes_pages(self) -> bool:
+        """Whether whole pages may be written with :meth:`write_page` (page loop): the lean
+        path applies, the tap's own writer writes, the SDK does not move the bookmark."""
+        return self.owns_bookmark and self._lean_writer() is not None
+
+    def republish_schema(self, schema: dict[str, Any]) -> None:
+        """Make ``schema`` the stream's schema from the next record on, and write SCHEMA.
+
+        Stream maps and flattening are rebuilt from it, as at the start of a sync.
+        """
+        self._tap.mapper.register_raw_stream_schema(self.name, schema, self.primary_keys)
+        self._stream_maps = []  # falsy: the stream_maps property reads the mapper again
+        self._targets = None
+        self._write_schema_message()
+
+    # What a record and a page go through on the tap's side.
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Finalise one record and write it, once per stream map (alias): the one place on the
+        RECORD path where a record is written, after the record hook has seen it."""
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = self._record_targets()
+        if not targets:
+            # Deselected fields or type conformance: the SDK's own path does it.
+            self.write_record_as_sdk(record)
+            return
+        for write, stream_map in targets:
+            if stream_map is None:
+                write(record)
+            else:
+                mapped = stream_map.transform(record)
+                if mapped is not None:  # else filtered out by a stream map
+                    write(mapped)
+
+    def write_record_as_sdk(self, record: dict[str, Any]) -> None:
+        """The SDK's own path: deselection, conformance, maps, a message per map."""
+        Stream._write_record_message(self, record)
+
+    def write_page(
+        self,
+        page: list[dict[str, Any]],
+        context: Context | None,
+        partition_context: Context | None,
+    ) -> int:
+        """Do for each record of ``page`` what the SDK's loop does (post-process, add the
+        partition keys, the record hook, write); return how many were written."""
+        post_process, before_record_message = self.post_process, self.before_record_message
+        write_record = self.write_record
+        partition_items = tuple((partition_context or {}).items())
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = self._record_targets()
+        # One stream written as it is (no alias, map or flattening): its writer directly,
+        # for as long as the hook leaves the targets alone (a new SCHEMA resets them).
+        direct = targets[0][0] if len(targets) == 1 and targets[0][1] is None else None
+        written = 0
+        for raw in page:
+            record = post_process(raw, context)
+            if record is None:
+                continue
+            for key, value in partition_items:  # what the SDK adds: its partition keys
+                if key not in record:
+                    record[key] = value
+            record = before_record_message(record)
+            if direct is not None and self._targets is targets:
+                direct(record)
+            else:
+                write_record(record)
+            written += 1
+        if written:
+            self.state_manager.is_flushed = False
+        return written
+
+    def _record_targets(self) -> RecordTargets:
+        """The writer and map of each stream map, for the records of this page; empty when
+        the SDK's own path must write them."""
+        writer = self._lean_writer()
+        if writer is None:
+            return []
+        if self._extracted_at is None:
+            self.page_started()
+        extracted_at, version = self._extracted_at, self._stream_version
+        return [
+            (
+                writer.record_writer(stream_map.stream_alias, version, extracted_at),
+                None
+                if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+                else stream_map,
+            )
+            for stream_map in self.stream_maps
+        ]
+
+    def _lean_writer(self) -> BlockWriter | None:
+        """The tap's writer where every field is selected and nothing is conformed."""
+        if self._lean is None:
+            self._lean = (
+                all(self.mask.values()) and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+            )
+        writer = self._tap.message_writer
+        return writer if self._lean and isinstance(writer, BlockWriter) else None
+
+    # The SDK's private methods (one entry each, see the module docstring).
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        if self.owns_bookmark:
+            # A per-record value would move the bookmark past records of a window (or a
+            # ticket list) that is still being read.
+            return
+        super()._increment_stream_state(latest_record, context=context)
+
+    @override
+    def _write_state_message(self) -> None:
+        if not self.state_manager.is_flushed and self.state_write_allowed():
+            super()._write_state_message()
 
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
-        super()._write_record_message(self.before_record_message(record))
+        self.write_record(self.before_record_message(record))
+        self.state_manager.is_flushed = False
 
     @override
     def get_batches(
@@ -179,56 +281,12 @@ class RecordHookStream(Stream):
         batch_config: Any,  # the SDK types it with a class of a private module
         context: Context | None = None,
     ) -> Iterable[tuple[Any, list[str]]]:
-        # The SDK's own body, with the hook: BATCH mode writes records to files, not through
-        # _write_record_message, and a record's SCHEMA must precede the BATCH naming its file.
+        # The SDK's own body, with the record hook: BATCH mode writes records to files, not
+        # through _write_record_message, and a record's SCHEMA must precede its BATCH.
         batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
         records = map(self.before_record_message, self._sync_records(context, write_messages=False))
         for manifest in batcher.get_batches(records=records):
             yield batch_config.encoding, manifest
-
-
-def republish_schema(stream: Stream, schema: dict[str, Any]) -> None:
-    """Make ``schema`` the stream's schema from the next record on, and write SCHEMA (entry 10).
-
-    Stream maps and flattening are rebuilt from it, as at the start of a sync.
-    """
-    stream._tap.mapper.register_raw_stream_schema(stream.name, schema, stream.primary_keys)
-    stream._stream_maps = []  # falsy: the stream_maps property reads the mapper again
-    if isinstance(stream, RecordWritingStream):
-        stream.stream_maps_changed()
-    stream._write_schema_message()
-
-
-class RecordWritingStream(RecordHookStream):
-    """A stream whose record loop writes each record through ``write_record`` (entry 11),
-    after the record hook (entry 9)."""
-
-    @abstractmethod
-    def write_record(self, record: dict[str, Any]) -> None:
-        """Write one record: every RECORD message of the stream comes from here, or from
-        ``PageSyncStream.write_page`` doing the same for a whole page."""
-
-    def stream_maps_changed(self) -> None:
-        """The stream's maps were rebuilt (a new schema): maps held on to are stale."""
-
-    def write_record_as_sdk(self, record: dict[str, Any]) -> None:
-        """The SDK's own path: deselection, conformance, maps, a message per map."""
-        Stream._write_record_message(self, record)
-
-    @property
-    def stream_version(self) -> int | None:
-        """The version FULL_TABLE streams send with ACTIVATE_VERSION, else None."""
-        return self._stream_version
-
-    @property
-    def message_writer(self) -> Any:  # noqa: ANN401 - the tap's writer, whatever its class
-        """The tap's message writer."""
-        return self._tap.message_writer
-
-    @override
-    def _write_record_message(self, record: dict[str, Any]) -> None:
-        self.write_record(self.before_record_message(record))
-        self.state_manager.is_flushed = False
 
     @override
     def _process_record(
@@ -244,30 +302,6 @@ class RecordWritingStream(RecordHookStream):
         for key, value in (partition_context or {}).items():
             if key not in record:
                 record[key] = value
-
-
-class PageSyncStream(RecordWritingStream):
-    """A stream whose record loop may run a page at a time (entry 12)."""
-
-    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
-        """The records of one partition, page by page (what ``get_records`` yields); streams
-        that read pages override it, this one makes a page of each record."""
-        for record in self.get_records(context):
-            yield [cast("dict[str, Any]", record)]  # the SDK's deprecated tuples: none here
-
-    def writes_pages(self) -> bool:
-        """Whether whole pages may be written with ``write_page`` for this sync."""
-        return False
-
-    @abstractmethod
-    def write_page(
-        self,
-        page: list[dict[str, Any]],
-        context: Context | None,
-        partition_context: Context | None,
-    ) -> int:
-        """Do for each record of ``page`` what the SDK's loop does (post-process, add the
-        partition keys, the record hook, write); return how many were written."""
 
     @override
     def _sync_records(

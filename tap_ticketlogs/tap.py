@@ -19,22 +19,24 @@ from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.http.reachability import host_reachability
 from tap_ticketlogs.http.redaction import REDACTOR, install_log_redaction, secret_values
 from tap_ticketlogs.quiet_logs import quiet_partition_lines, quiet_sdk_notes
 from tap_ticketlogs.sdk_compat import (
-    ConfigCheckedTap,
-    ExitStateTap,
+    SDKTap,
     cli_config_input,
     env_var_prefix,
 )
 from tap_ticketlogs.settings.environment import env_settings, environment_with_dotenv, merged_config
-from tap_ticketlogs.settings.validation import read_text_settings, validate_config
+from tap_ticketlogs.settings.validation import (
+    fill_defaults,
+    read_text_settings,
+    validate_config,
+)
 from tap_ticketlogs.sources.registry import SOURCES
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.streams.discovery_sampling import sample_into_schemas
 from tap_ticketlogs.streams.output import BlockWriter
-from tap_ticketlogs.streams.run_context import run_context_of
+from tap_ticketlogs.streams.run_context import host_reachability, run_context_of
 from tap_ticketlogs.streams.sharding import shard_of
 from tap_ticketlogs.streams.state_throttle import DEFAULT_INTERVAL_SECONDS
 
@@ -152,7 +154,7 @@ def _about_setting(prefix: str, name: str, prop: dict[str, Any]) -> list[str]:
     ]
 
 
-class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
+class TapTicketLogs(SDKTap):
     """Ticket and transaction logs from TIXNGO, Akana, Socialboards and Huawei Cloud."""
 
     name = "tap-ticketlogs"
@@ -184,6 +186,7 @@ class TapTicketLogs(ConfigCheckedTap, ExitStateTap):
             )
             config = merged_config(config, env)
         read_text_settings(config, schema)
+        fill_defaults(config, self.config_jsonschema)
         quiet_sdk_notes(self.logger)
         super().__init__(*args, config=config, parse_env_config=False, **kwargs)
         # The SDK logs a METRIC line per request, window and partition at INFO (two thirds

@@ -17,8 +17,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 
+from tap_ticketlogs.http.policy import retry_after_seconds
 from tap_ticketlogs.http.redaction import MASK, REDACTOR, Redactor, install_log_redaction
-from tap_ticketlogs.http.retries import retry_after_seconds
 from tap_ticketlogs.sources.tixngo.pagination import next_page_key
 from tap_ticketlogs.streams.output import BlockWriter
 from tap_ticketlogs.streams.records import log_key

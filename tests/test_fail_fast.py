@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tap_ticketlogs.errors import SourceAPIError
-from tap_ticketlogs.http.reachability import HostReachability, host_reachability
+from tap_ticketlogs.http.policy import HostReachability
 from tap_ticketlogs.streams.base import TicketLogsStream
-from tap_ticketlogs.streams.run_context import run_context_of
+from tap_ticketlogs.streams.run_context import host_reachability, run_context_of
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import run_cli
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tap_ticketlogs.http.rate_limit import SourceThrottle
+from tap_ticketlogs.http.policy import SourceThrottle
 from tap_ticketlogs.sandbox.core import Request, Response
 from tap_ticketlogs.sandbox.faults import Fault
 from tap_ticketlogs.sandbox.server import Sandbox

@@ -17,8 +17,8 @@ from singer_sdk.singerlib import RecordMessage, SchemaMessage
 from tap_ticketlogs.http.responses import JSON_DECODER
 from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.streams.output import BlockWriter
-from tap_ticketlogs.streams.record_path import LeanRecordPath
 from tap_ticketlogs.streams.records import canonical_json
 from tap_ticketlogs.tap import TapTicketLogs
 from tap_ticketlogs.timeutil import normalise, parse_datetime, to_rfc3339
@@ -95,19 +95,19 @@ def test_the_page_loop_writes_what_the_sdks_record_loop_writes(
     # loop at the end of the page that reaches the 40th record; both say the same.
     monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 40)
     pages: list[int] = []
-    write_page = LeanRecordPath.write_page
+    write_page = SDKStream.write_page
 
-    def counting(self: LeanRecordPath, page: list[dict[str, Any]], *args: Any) -> int:
+    def counting(self: SDKStream, page: list[dict[str, Any]], *args: Any) -> int:
         pages.append(len(page))
         return write_page(self, page, *args)
 
-    monkeypatch.setattr(LeanRecordPath, "write_page", counting)
+    monkeypatch.setattr(SDKStream, "write_page", counting)
     with Sandbox(seed=11, records=230, vendors=(source,)) as sandbox:
         section = {"page_size": 25, "window_hours": 24 * 60}
         config = {**source_config(sandbox, source, **section), "state_interval_seconds": 0}
         paged = run_tap(config).messages
         with monkeypatch.context() as per_record:
-            per_record.setattr(LeanRecordPath, "writes_pages", lambda _: False)
+            per_record.setattr(SDKStream, "writes_pages", lambda _: False)
             looped = run_tap(config).messages
     records = [message["record"] for message in paged if message["type"] == "RECORD"]
     assert len(records) == sandbox.stats()["records"][f"{source}_{STREAMS[source]}"] > 200

@@ -43,11 +43,13 @@ def tixngo_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def test_entry_1_the_sdk_validates_the_config_through_the_hook(
+def test_config_check_the_sdk_validates_the_config_through_the_hook(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parameter = inspect.signature(PluginBase._validate_config).parameters.get("raise_errors")
-    assert parameter is not None, "sdk_compat entry 1: _validate_config(raise_errors=) is gone"
+    assert parameter is not None, (
+        "sdk_compat [config check]: _validate_config(raise_errors=) is gone"
+    )
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(ConfigError, match="start_date"):
         TapTicketLogs(config={"tixngo": tixngo_config("https://t.example")["tixngo"]})
@@ -60,47 +62,47 @@ def test_entry_1_the_sdk_validates_the_config_through_the_hook(
 
     monkeypatch.setattr(TapTicketLogs, "check_config", recording)
     TapTicketLogs(config=tixngo_config("https://t.example"), validate_config=False)
-    assert calls == [False], "sdk_compat entry 1: the SDK no longer calls _validate_config"
+    assert calls == [False], "sdk_compat [config check]: the SDK no longer calls _validate_config"
 
 
-def test_entry_2_the_record_loop_advances_bookmarks_through_the_hook(
+def test_owned_bookmarks_the_record_loop_advances_bookmarks_through_the_hook(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     increments: list[str] = []
-    original = sdk_compat.BookmarkOwningStream._increment_stream_state
+    original = sdk_compat.SDKStream._increment_stream_state
 
     def counting(self: Stream, latest_record: dict[str, Any], **kwargs: Any) -> None:
         increments.append(self.name)
         original(self, latest_record, **kwargs)
 
-    monkeypatch.setattr(sdk_compat.BookmarkOwningStream, "_increment_stream_state", counting)
-    # The SDK's own record loop (the page loop of entry 12 has no per-record bookmark).
+    monkeypatch.setattr(sdk_compat.SDKStream, "_increment_stream_state", counting)
+    # The SDK's own record loop (the "page loop" has no per-record bookmark).
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "writes_pages", lambda _: False)
     with Sandbox(seed=5, records=60, vendors=("tixngo",)) as sandbox:
         output = run_tap(source_config(sandbox, "tixngo"))
     records = [m for m in output.messages if m["type"] == "RECORD"]
     assert len(records) == 60
-    assert len(increments) == 60, "sdk_compat entry 2: records no longer pass the hook"
+    assert len(increments) == 60, "sdk_compat [owned bookmarks]: records no longer pass the hook"
     assert "_increment_stream_state" in inspect.getsource(Stream._sync_records)
 
 
-def test_entry_3_the_config_option_is_read_from_the_cli_context(tmp_path: Path) -> None:
+def test_cli_config_the_config_option_is_read_from_the_cli_context(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(tixngo_config("https://t.example")))
     command = TapTicketLogs.cli
     assert isinstance(command, click.Command)
     with command.make_context("tap-ticketlogs", ["--config", str(path), "--config", "ENV"]) as ctx:
         assert sdk_compat.cli_config_input(ctx) == (tixngo_config("https://t.example"), True), (
-            "sdk_compat entry 3: the SDK's --config value changed shape"
+            "sdk_compat [CLI config]: the SDK's --config value changed shape"
         )
     with command.make_context("tap-ticketlogs", ["--config", str(path)]) as ctx:
         assert sdk_compat.cli_config_input(ctx)[1] is False
 
 
-def test_entry_4_the_environment_prefix_is_the_sdks() -> None:
+def test_environment_prefix_the_environment_prefix_is_the_sdks() -> None:
     assert sdk_compat.env_var_prefix(TapTicketLogs.name) == "TAP_TICKETLOGS_"
     assert sdk_compat.env_var_prefix(TapTicketLogs.name) == TapTicketLogs._env_var_prefix, (
-        "sdk_compat entry 4: the SDK derives its environment prefix differently"
+        "sdk_compat [environment prefix]: the SDK derives its environment prefix differently"
     )
 
 
@@ -116,7 +118,7 @@ class AttemptCountingAuthenticator(APIAuthenticatorBase):
         return request
 
 
-def test_entry_5_the_authenticator_runs_on_every_attempt(
+def test_authentication_per_attempt_the_authenticator_runs_on_every_attempt(
     httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answers = [
@@ -137,15 +139,16 @@ def test_entry_5_the_authenticator_runs_on_every_attempt(
     )
     run_tap(tixngo_config(httpserver.url_for("").rstrip("/")))
     assert seen == ["Bearer attempt-1", "Bearer attempt-2", "Bearer attempt-3"], (
-        "sdk_compat entry 5: the SDK no longer authenticates each attempt inside its retries"
+        "sdk_compat [authentication per attempt]: the SDK no longer authenticates each attempt "
+        "inside its retries"
     )
     assert "self.authenticator(" in inspect.getsource(RESTStream._request)
 
 
-def test_entry_6_sdk_state_messages_pass_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_gate_sdk_state_messages_pass_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     for method in (Stream._sync_records, Stream.finalize_state_progress_markers):
         assert "self._write_state_message()" in inspect.getsource(method), (
-            f"sdk_compat entry 6: {method.__name__} no longer writes STATE through the hook"
+            f"sdk_compat [state gate]: {method.__name__} no longer writes STATE through the hook"
         )
     asked: list[str] = []
     monkeypatch.setattr(
@@ -155,13 +158,13 @@ def test_entry_6_sdk_state_messages_pass_the_gate(monkeypatch: pytest.MonkeyPatc
         output = run_tap({**source_config(sandbox, "tixngo"), "state_interval_seconds": 0})
     # Every STATE was refused: none went out, and the gate was asked for each.
     assert output.states == []
-    assert asked, "sdk_compat entry 6: the SDK wrote its STATE messages another way"
+    assert asked, "sdk_compat [state gate]: the SDK wrote its STATE messages another way"
 
 
-def test_entry_7_the_signal_handler_is_the_overridable_method() -> None:
+def test_signal_handler_the_signal_handler_is_the_overridable_method() -> None:
     source = inspect.getsource(PluginBase._setup_signal_handlers)
     assert "signal.SIGTERM, self._handle_termination" in source, (
-        "sdk_compat entry 7: SIGTERM is no longer handled by _handle_termination"
+        "sdk_compat [signal handler]: SIGTERM is no longer handled by _handle_termination"
     )
     assert list(inspect.signature(Tap._handle_termination).parameters) == [
         "self",
@@ -171,36 +174,38 @@ def test_entry_7_the_signal_handler_is_the_overridable_method() -> None:
     assert "write_state(self.state)" in inspect.getsource(Tap._handle_termination)
 
 
-def test_entry_8_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_sync_a_failed_sync_reaches_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[bool] = []
     monkeypatch.setattr(TapTicketLogs, "on_fatal_error", lambda self: called.append(True))
     tap = TapTicketLogs(config=tixngo_config("http://127.0.0.1:9"))
     with pytest.raises(Exception, match="tixngo_ticket_status_logs"):
         tap.sync_all()
-    assert called == [True], "sdk_compat entry 8: sync_all is no longer the tap's own"
+    assert called == [True], "sdk_compat [failed sync]: sync_all is no longer the tap's own"
 
 
-def test_entry_11_every_record_is_written_through_the_hooks(
+def test_lean_record_write_every_record_is_written_through_the_hooks(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[dict[str, Any]] = []
-    original = sdk_compat.RecordWritingStream.write_record_as_sdk
+    original = sdk_compat.SDKStream.write_record_as_sdk
 
-    def recording(self: sdk_compat.RecordWritingStream, record: dict[str, Any]) -> None:
+    def recording(self: sdk_compat.SDKStream, record: dict[str, Any]) -> None:
         written.append(record)
         original(self, record)
 
     # Every record through the SDK's own path: each one must pass the hook and come out.
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "write_record", recording)
-    # The SDK's record loop (entry 12's page loop writes pages without it).
+    # The SDK's record loop (the "page loop" writes pages without it).
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "writes_pages", lambda _: False)
     output = run_tap(source_config(sandbox, "tixngo"))
     records = output.records("tixngo_ticket_status_logs")
-    assert len(written) == len(records) == 600, "sdk_compat entry 11: records skip the hook"
+    assert len(written) == len(records) == 600, (
+        "sdk_compat [lean record write]: records skip the hook"
+    )
     assert records == written
     parameters = list(inspect.signature(Stream._process_record).parameters)
     assert parameters == ["self", "record", "child_context", "partition_context"], (
-        "sdk_compat entry 11: _process_record changed"
+        "sdk_compat [lean record write]: _process_record changed"
     )
     loop = inspect.getsource(Stream._sync_records)
     assert "self._write_record_message(record)" in loop
@@ -208,7 +213,7 @@ def test_entry_11_every_record_is_written_through_the_hooks(
     assert "version=self._stream_version" in inspect.getsource(Stream._generate_record_messages)
 
 
-def test_entry_12_the_page_loop_makes_the_sdks_per_partition_calls() -> None:
+def test_page_loop_the_page_loop_makes_the_sdks_per_partition_calls() -> None:
     loop = inspect.getsource(Stream._sync_records)
     for call in (
         "self._get_state_partition_context(",
@@ -221,13 +226,13 @@ def test_entry_12_the_page_loop_makes_the_sdks_per_partition_calls() -> None:
         "for _ in self._sync_records(context=context):",
     ):
         assert call in loop or call in inspect.getsource(Stream.sync), (
-            f"sdk_compat entry 12: the SDK's record loop no longer has {call!r}"
+            f"sdk_compat [page loop]: the SDK's record loop no longer has {call!r}"
         )
     parameters = list(inspect.signature(Stream._sync_records).parameters)
-    assert parameters == ["self", "context", "write_messages"], "sdk_compat entry 12"
+    assert parameters == ["self", "context", "write_messages"], "sdk_compat [page loop]"
 
 
-def test_entry_9_every_record_passes_the_hook_in_both_record_modes(
+def test_record_hook_every_record_passes_the_hook_in_both_record_modes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     seen: list[str] = []
@@ -236,12 +241,12 @@ def test_entry_9_every_record_passes_the_hook_in_both_record_modes(
         seen.append(self.name)
         return record
 
-    monkeypatch.setattr(sdk_compat.RecordHookStream, "before_record_message", counting)
+    monkeypatch.setattr(sdk_compat.SDKStream, "before_record_message", counting)
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "before_record_message", counting)
     with Sandbox(seed=5, records=40, vendors=("tixngo",)) as sandbox:
         config = source_config(sandbox, "tixngo")
         records = [m for m in run_tap(config).messages if m["type"] == "RECORD"]
-        assert len(records) == len(seen) == 40, "sdk_compat entry 9: RECORD path changed"
+        assert len(records) == len(seen) == 40, "sdk_compat [record hook]: RECORD path changed"
         seen.clear()
         config["batch_config"] = {
             "encoding": {"format": "jsonl", "compression": "gzip"},
@@ -249,25 +254,25 @@ def test_entry_9_every_record_passes_the_hook_in_both_record_modes(
         }
         batches = [m for m in run_tap(config).messages if m["type"] == "BATCH"]
     assert batches
-    assert len(seen) == 40, "sdk_compat entry 9: BATCH records no longer pass the hook"
+    assert len(seen) == 40, "sdk_compat [record hook]: BATCH records no longer pass the hook"
     assert "_write_record_message" in inspect.getsource(Stream._sync_records)
     assert "_sync_records(" in inspect.getsource(Stream.get_batches)
 
 
-def test_entry_10_a_republished_schema_is_what_the_next_schema_message_says(
+def test_schema_republish_a_republished_schema_is_what_the_next_schema_message_says(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     tap = TapTicketLogs(config=tixngo_config("https://t.example"))
     stream = tap.streams["tixngo_ticket_status_logs"]
-    assert stream.stream_maps, "sdk_compat entry 10: no stream maps"
+    assert stream.stream_maps, "sdk_compat [schema republish]: no stream maps"
     widened = json.loads(json.dumps(stream.stream_maps[0].raw_schema))
     widened["properties"]["gate"] = {"type": ["string", "null"]}
     capsys.readouterr()
-    sdk_compat.republish_schema(stream, widened)
+    stream.republish_schema(widened)
     tap.message_writer.flush()  # type: ignore[attr-defined]
     (line,) = [x for x in capsys.readouterr().out.splitlines() if '"SCHEMA"' in x]
     assert json.loads(line)["schema"]["properties"]["gate"] == {"type": ["string", "null"]}, (
-        "sdk_compat entry 10: the SCHEMA message does not carry the republished schema"
+        "sdk_compat [schema republish]: the SCHEMA message does not carry the republished schema"
     )
     assert "gate" in stream.stream_maps[0].transformed_schema["properties"]
 

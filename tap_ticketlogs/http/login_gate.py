@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from tap_ticketlogs.http.policy import retry_after_seconds
 from tap_ticketlogs.http.responses import RetriableResponseError
-from tap_ticketlogs.http.retries import retry_after_seconds
 from tap_ticketlogs.timeutil import utc_now
 
 T = TypeVar("T")

@@ -90,6 +90,18 @@ def _whole_number(value: Any) -> Any:  # noqa: ANN401 - any setting value
     return value
 
 
+def fill_defaults(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Give every setting ``schema`` has a default for, and ``config`` leaves out, that
+    default, in place (and so in each section ``config`` has): each default is written once,
+    in its declaration, and code reads ``config[name]``."""
+    for name, prop in schema.get("properties", {}).items():
+        if name not in config:
+            if "default" in prop:
+                config[name] = json.loads(json.dumps(prop["default"]))  # a copy of it
+        elif isinstance(config[name], MutableMapping) and "properties" in prop:
+            fill_defaults(config[name], prop)
+
+
 def check_known_settings(
     config: Mapping[str, Any], schema: Mapping[str, Any], sections: Sequence[str]
 ) -> None:

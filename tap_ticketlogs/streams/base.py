@@ -1,36 +1,43 @@
-"""The shared REST base of every stream: config section, URL, session, run context, counters.
+"""The shared REST base of every stream: config section, session, request policy, bookmarks.
 
-Vendor packages subclass :class:`TicketLogsStream` (or ``windows.WindowedStream``
-for APIs that filter by a time range, or the parent/child streams of ``parents.py``) and only
-declare what differs: path, paginator, parameters, records. The base is composed of one
-mixin per concern, each in its own module:
-
-- ``http_errors.py``: response validation, the error classes, the one-line error;
-- ``retrying.py``: backoff, ``Retry-After``, the source throttle's pause, give-up rules;
-- ``bookmarks.py``: where a stream resumes and when STATE goes out (the whole story);
-- ``record_path.py`` and ``sdk_compat.py``: the lean record path and the SDK hooks.
+Vendor packages subclass :class:`TicketLogsStream` (or ``windows.WindowedStream`` for APIs
+that filter by a time range, or the parent/child streams of ``parents.py``) and declare what
+differs: path, paginator, parameters, records. What every stream does is composed, not
+stacked: a :class:`~tap_ticketlogs.http.policy.RequestPolicy` retries and paces its requests,
+:func:`~tap_ticketlogs.http.responses.check_response` reads every answer against the
+stream's rules, a :class:`~tap_ticketlogs.streams.bookmarks.Bookmarks` says where it resumes
+and writes its STATE. The SDK hooks the tap needs are in ``sdk_compat.SDKStream``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import requests
-from singer_sdk import RESTStream, Tap, metrics
+from singer_sdk import Tap, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_ticketlogs.errors import TicketLogsError
-from tap_ticketlogs.http.rate_limit import SourceThrottle
-from tap_ticketlogs.http.retries import RetryingStream
+from tap_ticketlogs.errors import SourceAPIError, TicketLogsError
+from tap_ticketlogs.http.policy import (
+    RequestFailedError,
+    RequestPolicy,
+    RetryTiming,
+    SourceThrottle,
+)
+from tap_ticketlogs.http.redaction import REDACTOR
+from tap_ticketlogs.http.responses import BODY_EXCERPT_CHARS, check_response, rejection_detail
 from tap_ticketlogs.http.session import CredentialSafeSession
-from tap_ticketlogs.sdk_compat import RecordHookStream
-from tap_ticketlogs.streams.bookmarks import BookmarkedStream
-from tap_ticketlogs.streams.record_path import LeanRecordPath
-from tap_ticketlogs.streams.run_context import RunContext, run_context_of
+from tap_ticketlogs.sdk_compat import SDKStream
+from tap_ticketlogs.streams import prefetch
+from tap_ticketlogs.streams.bookmarks import Bookmarks
+from tap_ticketlogs.streams.run_context import RunContext, host_reachability, run_context_of
 from tap_ticketlogs.streams.run_stats import RunStats, RunStatsCounter
 from tap_ticketlogs.streams.schema_evolution import SchemaFollower
 from tap_ticketlogs.streams.sharding import shard_of
@@ -40,19 +47,64 @@ if TYPE_CHECKING:
 
 TToken = TypeVar("TToken")
 T = TypeVar("T")
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+#: What a value of an unexpected type or form raises on the record path.
+UNREADABLE_DATA = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 
 
-class TicketLogsStream(
-    RetryingStream,
-    BookmarkedStream,
-    LeanRecordPath,
-    RecordHookStream,
-    RESTStream[TToken],
-):
+def reads_records(method: Method) -> Method:
+    """Mark a stream's ``get_records`` or ``post_process``: an unexpected value it meets
+    (a list where a date-time was, a string where a number was) becomes the stream's
+    one-line error naming the partition, instead of a traceback. Nothing is skipped: the
+    bookmark has not moved past that record."""
+    if method.__name__ == "get_records":
+
+        @functools.wraps(method)
+        def records(self: TicketLogsStream[Any], context: Context | None) -> Iterator[Any]:
+            try:
+                yield from method(self, context)
+            except UNREADABLE_DATA as exc:
+                raise self.unreadable_data_error(exc, context) from None
+
+        return records  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def guarded(self: TicketLogsStream[Any], row: Any, context: Context | None = None) -> Any:  # noqa: ANN401
+        try:
+            return method(self, row, context)
+        except UNREADABLE_DATA as exc:
+            raise self.unreadable_data_error(exc, context) from None
+
+    return guarded  # type: ignore[return-value]
+
+
+class TicketLogsStream(SDKStream[TToken]):
     """Base of every stream: one vendor section of the config, one error vocabulary."""
 
+    #: The config section this stream reads (``tixngo``...), as its source declares it.
+    source: ClassVar[str]
+    #: How the source is named in log and error lines, as its source declares it.
+    source_label: ClassVar[str]
     #: The context key that names a partition (``mobile_app_id``...), if partitioned.
     partition_key: ClassVar[str | None] = None
+    #: Query parameters worth naming in an error line (time windows, offsets).
+    described_params: ClassVar[tuple[str, ...]] = ()
+    #: Keys of which every answer of the endpoint carries at least one; empty: any JSON
+    #: object is taken for an answer (``http.responses.foreign_answer``).
+    answer_keys: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``{}`` is an answer (an empty page) rather than another server's JSON.
+    empty_object_is_a_page: ClassVar[bool] = False
+    extra_retry_statuses: ClassVar[tuple[int, ...]] = (HTTPStatus.TOO_MANY_REQUESTS,)  # type: ignore[misc]
+
+    #: First retry delay, doubled per attempt up to ``retry_max_seconds``, plus jitter.
+    retry_base_seconds: ClassVar[float] = RetryTiming.base_seconds
+    retry_max_seconds: ClassVar[float] = RetryTiming.max_seconds
+    #: A server's ``Retry-After`` is honoured up to this long (beyond: a misconfigured hint).
+    retry_after_max_seconds: ClassVar[float] = RetryTiming.retry_after_max_seconds
+    #: A host that has not answered once since the run started (connection refused, name
+    #: not resolved) is given up on this long after its first failure.
+    never_answered_give_up_seconds: ClassVar[float] = 15.0
 
     #: Most page slots its prefetcher held at once (requests in flight included).
     peak_pages_held: int = 0
@@ -61,34 +113,35 @@ class TicketLogsStream(
     # integers): already JSON types, so the SDK's per-field conformance pass is skipped.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
+    _schema_follower: SchemaFollower | None = None
+
     @override
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
         super().__init__(tap, *args, **kwargs)
-        self._run_tap = tap  # writes STATE (write_bookmark) and keys the run context
+        self.run_context: RunContext = run_context_of(tap)
         self.run_stats = RunStats(self.name, self.logger)
+        self.bookmarks = Bookmarks(self, self.run_context, tap.state_writer.write_state)
         # Every page goes through the session that keeps credentials on their origin.
         self._credential_safe_session = CredentialSafeSession()
         # One connection per concurrent request, reused across pages and windows.
-        pool = int(self.config.get("max_concurrency", 8))
+        pool = self.config["max_concurrency"]
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
         self.requests_session.mount("https://", adapter)
         self.requests_session.mount("http://", adapter)
 
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        return self._credential_safe_session
+    # The source's part of the config.
 
-    @override
-    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
-        # The SDK also authenticates here, while preparing, outside its retry loop; the
-        # authenticator runs again on every attempt, inside the retries (sdk_compat.py
-        # names and tests that SDK behaviour). Only that second call is kept, so an
-        # authenticator may log in or renew a token (and a failed login is retried and
-        # reported in one line like any request).
-        request = requests.Request(*args, **kwargs)
-        request.headers.setdefault("User-Agent", self.user_agent)
-        return self.requests_session.prepare_request(request)
+    @property
+    def source_config(self) -> Mapping[str, Any]:
+        """This stream's section of the configuration."""
+        section: Mapping[str, Any] = self.config.get(self.source) or {}
+        return section
+
+    @property
+    def page_size(self) -> int:
+        """Records per request: the section's ``page_size`` (its default is the vendor's
+        documented maximum, which validation enforces)."""
+        return int(self.source_config["page_size"])
 
     @property
     def configured_partitions(self) -> list[dict[str, Any]] | None:
@@ -102,11 +155,11 @@ class TicketLogsStream(
         configured = self.configured_partitions
         return None if configured is None else shard_of(self.config).owned(configured)
 
-    @property
-    def source_config(self) -> Mapping[str, Any]:
-        """This stream's section of the configuration."""
-        section: Mapping[str, Any] = self.config.get(self.source) or {}
-        return section
+    def shared(self, name: str, factory: Callable[[], T]) -> T:
+        """A value shared by every stream of this source for the run (e.g. one login)."""
+        return self.run_context.get_or_create(f"{self.source}:{name}", factory)
+
+    # Requests.
 
     @property
     @override
@@ -116,29 +169,167 @@ class TicketLogsStream(
     @property
     @override
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 60))
+        return int(self.config["request_timeout"])
 
     @property
     @override
     def http_headers(self) -> dict[str, str]:
         return {**super().http_headers, "Accept": "application/json"}
 
-    # Schema evolution (schema_evolution.py): a record with a field the current schema does
-    # not declare gets a new SCHEMA message before it (hook: sdk_compat entry 9).
-    _schema_follower: SchemaFollower | None = None
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._credential_safe_session
 
     @override
-    def writes_pages(self) -> bool:
-        # The page loop (sdk_compat entry 12) never advances a bookmark per record: only for
-        # streams that write their own (entry 2); socialboards_tickets keeps the SDK's loop.
-        return self.owns_bookmark and super().writes_pages()
+    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
+        # The SDK also authenticates here, while preparing, outside its retry loop; the
+        # authenticator runs again on every attempt, inside the retries (sdk_compat
+        # "authentication per attempt"). Only that second call is kept, so an authenticator
+        # may log in or renew a token, and a failed login is retried like any request.
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return self.requests_session.prepare_request(request)
+
+    @property
+    def throttle(self) -> SourceThrottle:
+        """The request rate of this source, shared by all its streams and threads."""
+        rate = self.source_config.get("requests_per_second")
+        return self.shared("throttle", lambda: SourceThrottle(float(rate) if rate else None))
+
+    @property
+    def request_policy(self) -> RequestPolicy:
+        """How this stream's requests are retried, paced and counted."""
+        return RequestPolicy(
+            label=f"{self.source_label} {self.name}",
+            logger=self.logger,
+            max_tries=int(self.config["max_retries"]) + 1,
+            timing=RetryTiming(
+                self.retry_base_seconds, self.retry_max_seconds, self.retry_after_max_seconds
+            ),
+            throttle=self.throttle,
+            reachability=host_reachability(self.run_context, self.never_answered_give_up_seconds),
+            count=self.run_stats.add,
+            before_page=prefetch.before_page_request,
+            page_received=prefetch.page_received,
+        )
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
+        return self.request_policy.wait_generator()
+
+    @override
+    def request_decorator(
+        self, func: Callable[..., requests.Response]
+    ) -> Callable[..., requests.Response]:
+        """Retry under the request policy, then turn a final failure into one clear line."""
+        send = self.request_policy.wrap(func)
+
+        def request(
+            prepared_request: requests.PreparedRequest, context: Context | None
+        ) -> requests.Response:
+            try:
+                return send(prepared_request, context)
+            except RequestFailedError as failure:
+                raise self.source_error(
+                    prepared_request, context, failure.status, failure.detail
+                ) from None
+
+        return request
+
+    # Answers.
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        check_response(response, self, self.authenticator)
+
+    def body_problem(self, body: Any) -> str | None:  # noqa: ANN401, ARG002 - any JSON value
+        """Say what is wrong with a parsed body's shape, or None; vendors override."""
+        return None
+
+    def rejection_detail(self, response: requests.Response) -> str:
+        """What to say about a 4xx answer; vendors override to read their error bodies."""
+        return rejection_detail(response)
+
+    def credentials_rejected_detail(self) -> str:
+        """What a fatal 401 says; sources override to name their settings."""
+        return (
+            f"{self.source_label} rejected the credentials; check the "
+            f"'{self.source}' section of the config"
+        )
+
+    # The one-line errors.
+
+    def source_error(
+        self,
+        request: requests.PreparedRequest,
+        context: Context | None,
+        status: int | None,
+        detail: str,
+    ) -> SourceAPIError:
+        """Build the one-line fatal error naming source, stream, partition and status."""
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=self.describe_partition(request, context),
+            status=status,
+            detail=REDACTOR.redact(detail),
+        )
+
+    def describe_partition(
+        self, request: requests.PreparedRequest, context: Context | None
+    ) -> str | None:
+        """Name the partition and the request's window/page for an error line."""
+        parts = [f"{key}={value}" for key, value in (context or {}).items()]
+        if self.described_params and request.url:
+            params = parse_qs(urlsplit(request.url).query)
+            parts.extend(
+                f"{name}={params[name][0]}" for name in self.described_params if name in params
+            )
+        return ", ".join(parts) or None
+
+    def unreadable_data_error(self, exc: Exception, context: Context | None) -> SourceAPIError:
+        """The one-line error for a record the tap cannot read (see :func:`reads_records`)."""
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:BODY_EXCERPT_CHARS]
+        partition = ", ".join(f"{key}={value}" for key, value in (context or {}).items())
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=partition or None,
+            status=None,
+            detail=REDACTOR.redact(f"a record the tap cannot read ({text})"),
+        )
+
+    # Records, STATE and logs.
 
     @override
     def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
+        # Schema evolution: a record with a field the current schema does not declare gets
+        # a new SCHEMA message before it.
         if self._schema_follower is None:
             self._schema_follower = SchemaFollower(self, self.logger)
         self._schema_follower.before_record(record)
         return record
+
+    @override
+    def state_write_allowed(self) -> bool:
+        return self.bookmarks.throttle_allows()
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        with self.bookmarks.final():  # a stream's last STATE always goes out
+            super().finalize_state_progress_markers(state)
+        # Called once per top-level stream after its sync (and, through it, per child).
+        self.run_stats.log_summary()
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        tags: dict[str, Any] = {metrics.Tag.STREAM: self.name}
+        if endpoint:
+            tags[metrics.Tag.ENDPOINT] = endpoint
+        return RunStatsCounter(self.run_stats, tags, log_interval)
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
@@ -152,41 +343,13 @@ class TicketLogsStream(
             level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
 
-    @override
-    def get_record_counter(
-        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
-    ) -> metrics.Counter:
-        tags: dict[str, Any] = {metrics.Tag.STREAM: self.name}
-        if endpoint:
-            tags[metrics.Tag.ENDPOINT] = endpoint
-        return RunStatsCounter(self.run_stats, tags, log_interval)
-
-    @override
-    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
-        super().finalize_state_progress_markers(state)  # the last STATE (bookmarks.py)
-        # Called once per top-level stream after its sync (and, through it, per child).
-        self.run_stats.log_summary()
-
-    @property
-    def throttle(self) -> SourceThrottle:
-        """The request rate of this source, shared by all its streams and threads."""
-        rate = self.source_config.get("requests_per_second")
-        return self.shared("throttle", lambda: SourceThrottle(float(rate) if rate else None))
-
-    @property
-    def run_context(self) -> RunContext:
-        """What all streams of this tap run share (see ``shared``, ``extraction_end``)."""
-        return run_context_of(self._run_tap)
-
-    def shared(self, name: str, factory: Callable[[], T]) -> T:
-        """A value shared by every stream of this source for the run (e.g. one login)."""
-        return self.run_context.get_or_create(f"{self.source}:{name}", factory)
+    # ``tap-ticketlogs --test``.
 
     def check_connection(self) -> None:
         """Make one cheap authenticated request; raise the one-line error if it fails.
 
-        Used by ``tap-ticketlogs --test``. The first page of the stream's first partition is
-        requested (lazily: later pages are never fetched).
+        The first page of the stream's first partition is requested (lazily: later pages
+        are never fetched).
         """
         # Any partition proves the credentials, this shard's or not.
         configured = self.configured_partitions

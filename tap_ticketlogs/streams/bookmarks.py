@@ -4,8 +4,8 @@ A bookmark is the SDK's ``replication_key_value`` in a stream's (or a partition'
 and it always means the same thing: *every record before this instant was emitted*. Only
 the streams listed below move it, in one of two ways.
 
-1. **The stream owns its bookmark** (``owns_bookmark = True``, sdk_compat entry 2 stops the
-   SDK from advancing it per record). It is set by :meth:`BookmarkedStream.write_bookmark`
+1. **The stream owns its bookmark** (``owns_bookmark = True``; the SDK then does not advance
+   it per record, sdk_compat "owned bookmarks"). It is set by :meth:`Bookmarks.write`
    once a unit of work is complete, never from a record's own timestamp field:
 
    * *Per window* (``tixngo_ticket_status_logs``, ``akana_transaction_logs``; windows.py): one
@@ -22,7 +22,7 @@ the streams listed below move it, in one of two ways.
      one instant however many cases), from which the next run selects the cases that may
      have changed (huawei/selection.py).
 
-   ``upper`` and every window's end come from :meth:`BookmarkedStream.extraction_end`,
+   ``upper`` and every window's end come from :meth:`Bookmarks.extraction_end`,
    fixed once per run, so a parent's list and its children's logs agree.
 
 2. **The SDK moves it** (``socialboards_tickets``): the SDK's own per-record progress
@@ -30,15 +30,15 @@ the streams listed below move it, in one of two ways.
    ``finalize_state_progress_markers`` at the end of the stream. The tap reads it only
    through the SDK's public ``get_starting_timestamp``.
 
-Where a run starts is :meth:`BookmarkedStream.bookmark`: the bookmark, or ``start_date`` if
+Where a run starts is :meth:`Bookmarks.start`: the bookmark, or ``start_date`` if
 later (or if the state holds none, or one for another replication key).
 
 **When STATE goes out** is a separate question, answered by the STATE throttle
-(state_throttle.py, ``state_interval_seconds``): ``write_bookmark`` and the SDK's own STATE
-writes (gated by sdk_compat entry 6, :meth:`BookmarkedStream.state_write_allowed`) both ask
+(state_throttle.py, ``state_interval_seconds``): :meth:`Bookmarks.write` and the SDK's own
+STATE writes (the sdk_compat "state gate", :meth:`Bookmarks.throttle_allows`) both ask
 it first; a bookmark held back stays in memory and goes out with the next allowed STATE,
 and the last STATE of each stream always goes out (``finalize_state_progress_markers``),
-as do the one before a fatal error and the one on SIGTERM (sdk_compat, ``ExitStateTap``).
+as do the one before a fatal error and the one on SIGTERM (sdk_compat, ``SDKTap``).
 A run resumed from its last STATE loses nothing and re-reads at most what was in flight plus
 one interval of finished work.
 """
@@ -46,29 +46,32 @@ one interval of finished work.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from typing_extensions import override
-
-from tap_ticketlogs.sdk_compat import BookmarkOwningStream, StateGatedStream
+from tap_ticketlogs.streams.run_context import RunContext
 from tap_ticketlogs.streams.state_throttle import StateThrottle, throttle_for
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
-    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_ticketlogs.streams.run_context import RunContext
+    from tap_ticketlogs.sdk_compat import SDKStream
 
 
-class BookmarkedStream(StateGatedStream, BookmarkOwningStream):
-    """Where a stream resumes, and when its STATE goes out (see the module docstring)."""
+class Bookmarks:
+    """Where one stream resumes, and when its STATE goes out (see the module docstring)."""
 
-    if TYPE_CHECKING:  # provided by TicketLogsStream (client.py)
-        _run_tap: Tap
-
-        @property
-        def run_context(self) -> RunContext: ...
+    def __init__(
+        self,
+        stream: SDKStream[Any],
+        run: RunContext,
+        write_state: Callable[[Any], None],
+    ) -> None:
+        self._stream = stream
+        self._run = run
+        self._write_state = write_state  # the tap's state writer: only a changed STATE goes out
 
     def extraction_end(self) -> dt.datetime:
         """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
@@ -76,55 +79,61 @@ class BookmarkedStream(StateGatedStream, BookmarkOwningStream):
         Fixed at first use for the whole run, so every stream, partition and worker thread
         ends at the same instant (a parent's list and its children's logs agree).
         """
+        config = self._stream.config
 
         def compute() -> dt.datetime:
-            end = utc_now() - dt.timedelta(minutes=float(self.config.get("lag_minutes", 15)))
-            if self.config.get("end_date"):
-                end = min(parse_datetime(self.config["end_date"]), end)
+            end = utc_now() - dt.timedelta(minutes=float(config["lag_minutes"]))
+            if config.get("end_date"):
+                end = min(parse_datetime(config["end_date"]), end)
             return end
 
-        return self.run_context.get_or_create("extraction_end", compute)
+        return self._run.get_or_create("extraction_end", compute)
 
-    def bookmark(self, context: Context | None) -> dt.datetime:
+    def start(self, context: Context | None) -> dt.datetime:
         """Where a partition (or, with ``None``, the stream) resumes: its bookmark, or
         ``start_date``, whichever is later."""
-        start = parse_datetime(self.config["start_date"])
-        state = self.get_context_state(context)
-        if state.get("replication_key") == self.replication_key and state.get(
+        stream = self._stream
+        start = parse_datetime(stream.config["start_date"])
+        state = stream.get_context_state(context)
+        if state.get("replication_key") == stream.replication_key and state.get(
             "replication_key_value"
         ):
             start = max(start, parse_datetime(state["replication_key_value"]))
         return start
 
-    def write_bookmark(self, context: Context | None, value: dt.datetime) -> None:
+    def write(self, context: Context | None, value: dt.datetime) -> None:
         """Set the bookmark of a partition (or, with ``None``, the stream) and emit STATE.
 
         Only for streams that own their bookmark: called once every record before
         ``value`` has been emitted, so a resumed run never skips one.
         """
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
+        stream = self._stream
+        state = stream.get_context_state(context)
+        state["replication_key"] = stream.replication_key
         state["replication_key_value"] = to_rfc3339(value)
-        if self.state_write_allowed():
-            # The tap's state writer emits STATE only when it changed since the last one.
-            self._run_tap.state_writer.write_state(self.tap_state)
+        if stream.state_write_allowed():
+            self._write_state(stream.tap_state)
         else:
             # Held back by the STATE throttle: the SDK's next STATE (at the latest, the
             # stream's last) carries it.
-            self.state_manager.is_flushed = False
-
-    @override
-    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
-        with self.state_throttle.final():  # a stream's last STATE always goes out
-            super().finalize_state_progress_markers(state)
+            stream.state_manager.is_flushed = False
 
     @property
-    def state_throttle(self) -> StateThrottle:
+    def throttle(self) -> StateThrottle:
         """One per run: how often STATE may be written (``state_interval_seconds``)."""
-        return self.run_context.get_or_create("state_throttle", lambda: throttle_for(self.config))
+        config = self._stream.config
+        return self._run.get_or_create("state_throttle", lambda: throttle_for(config))
 
-    @override
-    def state_write_allowed(self) -> bool:
-        # A dry run (the SDK's record-limited test sync) never calls finalize: it writes
-        # every STATE, as it always did.
-        return self.ABORT_AT_RECORD_COUNT is not None or self.state_throttle.allow()
+    def throttle_allows(self) -> bool:
+        """Whether a pending STATE may go out now (the stream's state gate asks this).
+
+        A dry run (the SDK's record-limited test sync) never finalises: it writes every
+        STATE, as it always did.
+        """
+        return self._stream.ABORT_AT_RECORD_COUNT is not None or self.throttle.allow()
+
+    @contextmanager
+    def final(self) -> Iterator[None]:
+        """Around a stream's last STATE, which always goes out."""
+        with self.throttle.final():
+            yield

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
-from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.prefetch import PagePrefetcher
 from tap_ticketlogs.streams.sharding import shard_of
 
@@ -31,6 +31,7 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
     """
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         children = [
             child
@@ -46,7 +47,7 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
             return
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
-        concurrency = int(self.config.get("max_concurrency", 8))
+        concurrency = self.config["max_concurrency"]
         lookahead_depth = 2 * concurrency
         announced: deque[dict[str, Any]] = deque()
         listed = self._parent_records(context, concurrency)
@@ -95,12 +96,12 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
     _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
 
     def plan(self, contexts: Iterable[Context]) -> None:
-        if int(self.config.get("max_concurrency", 8)) == 1:
+        if self.config["max_concurrency"] == 1:
             return  # one request at a time: each parent's log is read when it is synced
         if self._prefetcher is None:
             self._prefetcher = PagePrefetcher(
                 lambda key: self.fetch_partition(dict(key)),
-                max_workers=int(self.config.get("max_concurrency", 8)),
+                max_workers=self.config["max_concurrency"],
             )
         self._prefetcher.plan(tuple(sorted(ctx.items())) for ctx in contexts)
 
@@ -117,6 +118,7 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
         return self.request_records(context)
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None  # a child is always synced for one parent
         if self._prefetcher is None:

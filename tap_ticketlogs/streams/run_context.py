@@ -7,6 +7,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from tap_ticketlogs.http.policy import HostReachability
+
 T = TypeVar("T")
 
 
@@ -35,3 +37,9 @@ def run_context_of(tap: object) -> RunContext:
         if context is None:
             context = _RUNS[tap] = RunContext()
         return context
+
+
+def host_reachability(run: RunContext, give_up_after: float) -> HostReachability:
+    """The run's one record of which hosts answered; ``give_up_after`` applies if this
+    creates it."""
+    return run.get_or_create("host_reachability", lambda: HostReachability(give_up_after))

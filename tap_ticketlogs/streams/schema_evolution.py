@@ -28,9 +28,9 @@ The rules (README "Fields the tap did not know"):
   a record costs one key-set comparison.
 
 The SDK offers no public hook for "a record is about to be written" or "a schema changed
-mid-stream": both are entries 9 and 10 of :mod:`tap_ticketlogs.sdk_compat` (the SDK's own
-SCHEMA message, stream maps and flattening then see the new property), whose tests fail loudly
-if an SDK release changes them.
+mid-stream": both are entries of :mod:`tap_ticketlogs.sdk_compat`, "record hook" and
+"schema republish" (the SDK's own SCHEMA message, stream maps and flattening then see the new
+property), whose tests fail loudly if an SDK release changes them.
 """
 
 from __future__ import annotations
@@ -42,13 +42,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tap_ticketlogs.sdk_compat import republish_schema
+from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.timeutil import normalise
 
 if TYPE_CHECKING:
     import logging
 
-    from singer_sdk import Stream
 
 #: Python types simplejson (``use_decimal``) gives for each JSON type.
 PYTHON_TYPES: dict[str, frozenset[type]] = {
@@ -184,7 +183,7 @@ class SchemaFollower:
     message is written.
     """
 
-    def __init__(self, stream: Stream, logger: logging.Logger) -> None:
+    def __init__(self, stream: SDKStream[Any], logger: logging.Logger) -> None:
         self._stream = stream
         self._log = logger
         tap_declared = stream.schema.get("properties", {})
@@ -272,5 +271,5 @@ class SchemaFollower:
         self._publish()
 
     def _publish(self) -> None:
-        republish_schema(self._stream, copy.deepcopy(self._published))
+        self._stream.republish_schema(copy.deepcopy(self._published))
         self.schema_messages += 1

@@ -9,10 +9,9 @@ plus one interval of finished work. The last STATE of each stream, the one befor
 exit and the one on SIGTERM (the SDK's handler writes the tap's whole state) always go
 out; a dry run (the SDK's record-limited test sync) is not throttled.
 
-STATE is written from several places: after every window through
-``BookmarkedStream.write_bookmark`` (bookmarks.py), and by the SDK after each child
-context, every 10 000 records and at the end of a stream (gated by sdk_compat entry 6,
-``StateGatedStream``). Both ask :meth:`StateThrottle.allow` first;
+STATE is written from several places: after every window through ``Bookmarks.write``
+(bookmarks.py), and by the SDK after each child context, every 10 000 records and at the end
+of a stream (sdk_compat's "state gate"). Both ask :meth:`StateThrottle.allow` first;
 ``tests/test_state_throttle.py`` fails loudly if a STATE gets around it.
 """
 

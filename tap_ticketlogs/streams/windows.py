@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
-from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.prefetch import PagePrefetcher
 from tap_ticketlogs.timeutil import iter_windows, to_rfc3339
 
@@ -37,11 +37,15 @@ class WindowedStream(TicketLogsStream[TToken]):
 
     @property
     def window_width(self) -> dt.timedelta:
-        return dt.timedelta(hours=float(self.source_config.get("window_hours", 24)))
+        return dt.timedelta(hours=float(self.source_config["window_hours"]))
 
     def windows(self, context: Context | None) -> list[tuple[dt.datetime, dt.datetime]]:
         """The windows this run reads for a partition, oldest first."""
-        return list(iter_windows(self.bookmark(context), self.extraction_end(), self.window_width))
+        return list(
+            iter_windows(
+                self.bookmarks.start(context), self.bookmarks.extraction_end(), self.window_width
+            )
+        )
 
     @override
     def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
@@ -49,7 +53,7 @@ class WindowedStream(TicketLogsStream[TToken]):
         to a window's end once the consumer asks for what follows its last page.
 
         Subclasses filter or add records here, not in ``get_records``: the SDK's record
-        loop and the tap's page loop (``sdk_compat.PageSyncStream``) both read these pages.
+        loop and the tap's page loop (sdk_compat "page loop") both read these pages.
         """
         if context is None and self.partition_key:
             # Every partition belongs to another shard: the SDK then reads a stream once
@@ -64,6 +68,7 @@ class WindowedStream(TicketLogsStream[TToken]):
         self.peak_pages_held = prefetcher.peak_slots
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         for page in self.record_pages(context):
             yield from page
@@ -71,7 +76,7 @@ class WindowedStream(TicketLogsStream[TToken]):
     @override
     def connection_check_context(self, partition: Context | None) -> Context | None:
         # The latest window of the run: the most likely to be small, never in the future.
-        end = self.extraction_end()
+        end = self.bookmarks.extraction_end()
         return {
             **(partition or {}),
             WINDOW_START: to_rfc3339(end - self.window_width),
@@ -82,7 +87,7 @@ class WindowedStream(TicketLogsStream[TToken]):
         """One prefetcher per run, planned with every window of every partition, in order."""
         if self._prefetcher is None:
             self._prefetcher = PagePrefetcher(
-                self._fetch_window, max_workers=int(self.config.get("max_concurrency", 8))
+                self._fetch_window, max_workers=self.config["max_concurrency"]
             )
             self._prefetcher.plan(
                 _window_key(partition, start, end)
@@ -103,7 +108,7 @@ class WindowedStream(TicketLogsStream[TToken]):
 
     def checkpoint(self, context: Context | None, window_end: dt.datetime) -> None:
         """Record that every entry before ``window_end`` has been emitted, and say so."""
-        self.write_bookmark(context, window_end)
+        self.bookmarks.write(context, window_end)
 
 
 def _window_key(

@@ -16,7 +16,7 @@ from tap_ticketlogs.http.responses import RejectedResponseError, decoded_json
 from tap_ticketlogs.sources.akana import records as akana_records
 from tap_ticketlogs.sources.akana.auth import AkanaAuthenticator, AkanaSession
 from tap_ticketlogs.sources.akana.pagination import StartCountPaginator
-from tap_ticketlogs.sources.akana.settings import PAGE_SIZE_MAX
+from tap_ticketlogs.streams.base import reads_records
 from tap_ticketlogs.streams.windows import WINDOW_END, WINDOW_START, WindowedStream
 from tap_ticketlogs.timeutil import parse_datetime
 
@@ -69,10 +69,6 @@ class AkanaStream(WindowedStream[int]):
     def get_new_paginator(self) -> StartCountPaginator:
         return StartCountPaginator(self.page_size)
 
-    @property
-    def page_size(self) -> int:
-        return min(int(self.source_config.get("page_size", PAGE_SIZE_MAX)), PAGE_SIZE_MAX)
-
     @override
     def get_url_params(
         self, context: Context | None, next_page_token: int | None
@@ -81,7 +77,7 @@ class AkanaStream(WindowedStream[int]):
         section = self.source_config
         # None values (no contract) are left out by the SDK's encoder.
         return {
-            "Environment": section.get("environment") or "Production",
+            "Environment": section["environment"],
             "ContractID": section.get("contract_id") or None,
             "StartDate": akana_records.request_date(context[WINDOW_START]),
             "EndDate": akana_records.request_date(context[WINDOW_END]),
@@ -174,6 +170,7 @@ class AkanaStream(WindowedStream[int]):
             ) from None
 
     @override
+    @reads_records
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         assert context is not None
         return akana_records.shape_transaction(row, context["app_version_id"])

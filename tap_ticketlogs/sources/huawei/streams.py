@@ -31,11 +31,9 @@ from tap_ticketlogs.sources.huawei.selection import (
     selection_start,
 )
 from tap_ticketlogs.sources.huawei.settings import (
-    CLOSED_CASE_LOOKBACK_DAYS_DEFAULT,
     OFFSET_MAX,
-    PAGE_SIZE_MAX,
 )
-from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.parents import PrefetchedChildStream, PrefetchingParentStream
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
 
@@ -138,7 +136,7 @@ class HuaweiStream(TicketLogsStream[int]):
     def http_headers(self) -> dict[str, str]:
         return {
             **super().http_headers,
-            "X-Language": str(self.source_config.get("language") or "en-us"),
+            "X-Language": str(self.source_config["language"]),
             "X-Time-Zone": self.time_zone,
         }
 
@@ -163,7 +161,7 @@ class HuaweiStream(TicketLogsStream[int]):
     def page_params(self, next_page_token: int | None) -> dict[str, Any]:
         return {
             "offset": next_page_token or 0,
-            "limit": min(int(self.source_config.get("page_size") or PAGE_SIZE_MAX), PAGE_SIZE_MAX),
+            "limit": self.page_size,
             "group_id": self.source_config.get("group_id") or None,
         }
 
@@ -271,8 +269,8 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
             for case_id in dict.fromkeys(str(case_id) for case_id in configured):
                 yield {"incident_id": case_id}
             return
-        upper = self.extraction_end()
-        if all(stream.bookmark(None) >= upper for stream in self.selected_streams()):
+        upper = self.bookmarks.extraction_end()
+        if all(stream.bookmarks.start(None) >= upper for stream in self.selected_streams()):
             return  # every selected stream is already at this run's bound
         start = parse_datetime(self.config["start_date"])
         since = self.selection_start()
@@ -333,10 +331,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         (no bookmark) reads everything since ``start_date``.
         """
         start = parse_datetime(self.config["start_date"])
-        days = self.source_config.get("closed_case_lookback_days")
-        lookback = dt.timedelta(
-            days=int(CLOSED_CASE_LOOKBACK_DAYS_DEFAULT if days is None else days)
-        )
+        lookback = dt.timedelta(days=int(self.source_config["closed_case_lookback_days"]))
         starts = []
         for stream in self.selected_streams() or [self]:
             state = stream.get_context_state(None)
@@ -357,6 +352,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         return min(starts)
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         yield from super().get_records(context)
         # Every selected case was emitted and its log read (children sync per case).
@@ -364,18 +360,18 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
 
     def complete_run(self) -> None:
         """Move every selected stream's bookmark to the run's end, with ``open_since``."""
-        upper = self.extraction_end()
+        upper = self.bookmarks.extraction_end()
         configured = bool(self.source_config.get("case_ids"))
         open_since = None if configured else self.tracker.open_since(default=upper)
         for stream in self.selected_streams():
-            if stream.bookmark(None) >= upper:
+            if stream.bookmarks.start(None) >= upper:
                 continue  # nothing was due: the bookmark stays
             state = stream.get_context_state(None)
             if open_since is None:
                 state.pop(OPEN_SINCE_KEY, None)
             else:
                 state[OPEN_SINCE_KEY] = to_rfc3339(open_since)
-            stream.write_bookmark(None, upper)
+            stream.bookmarks.write(None, upper)
 
     @override
     def get_url_params(
@@ -386,7 +382,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         return {
             **self.page_params(next_page_token),
             **self._listing,
-            "query_end_time": self.query_time(self.extraction_end()),
+            "query_end_time": self.query_time(self.bookmarks.extraction_end()),
         }
 
     @override
@@ -394,6 +390,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         return {"case_id": str(record["incident_id"])}
 
     @override
+    @reads_records
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         try:
             for field in CASE_DATETIME_FIELDS:
@@ -461,7 +458,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
 
     def _has_later_entries(self, entries: Iterable[dict[str, Any]]) -> bool:
         """Whether a case's log holds entries this run leaves for the next one."""
-        end = self.extraction_end()
+        end = self.bookmarks.extraction_end()
         for entry in entries:
             try:
                 when = local_datetime(entry.get("operate_time"), self.zone)
@@ -475,10 +472,11 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         """Where this run starts (inclusive): the bookmark, the end of the last complete
         run, or ``start_date``. Read once, before the first record."""
         if self._since is None:
-            self._since = self.bookmark(None)
+            self._since = self.bookmarks.start(None)
         return self._since
 
     @override
+    @reads_records
     def post_process(
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
@@ -501,7 +499,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         except ValueError as exc:
             raise self.bad_value(context, row, exc) from None
         instant = parse_datetime(operate_time)
-        if instant < self.since() or instant >= self.extraction_end():
+        if instant < self.since() or instant >= self.bookmarks.extraction_end():
             return None
         row["operate_time"] = operate_time
         row["case_id"] = context["case_id"]

@@ -35,12 +35,8 @@ from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.http.responses import body_excerpt, decoded_json, entries_problem
 from tap_ticketlogs.sources.socialboards.auth import SocialboardsAuthenticator
 from tap_ticketlogs.sources.socialboards.pagination import SkipTakePaginator, envelope_data
-from tap_ticketlogs.sources.socialboards.settings import (
-    ACTIVITY_MARGIN_HOURS_DEFAULT,
-    PAGE_SIZE_MAX,
-)
 from tap_ticketlogs.sources.socialboards.times import normalise_api_time, parse_api_time
-from tap_ticketlogs.streams.base import TicketLogsStream
+from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.parents import PrefetchedChildStream, PrefetchingParentStream
 from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
@@ -177,10 +173,6 @@ class SocialboardsStream(TicketLogsStream[int]):
     http_method = "POST"
     # Every answer is the envelope (NOTES.md): an object with neither key is not one.
     answer_keys = ("data", "errorCode")
-
-    @property
-    def page_size(self) -> int:
-        return min(int(self.source_config.get("page_size") or PAGE_SIZE_MAX), PAGE_SIZE_MAX)
 
     @property
     @override
@@ -321,7 +313,7 @@ class SocialboardsTicketsStream(SocialboardsStream, PrefetchingParentStream[int]
 
     def listing_cutoff(self, context: Context | None) -> dt.datetime:
         """Thread activity before this means a ticket cannot hold log entries the run needs."""
-        hours = self.source_config.get("activity_margin_hours", ACTIVITY_MARGIN_HOURS_DEFAULT)
+        hours = self.source_config["activity_margin_hours"]
         margin = dt.timedelta(hours=float(hours))
         starts = [
             child.run_bounds().lower
@@ -334,6 +326,7 @@ class SocialboardsTicketsStream(SocialboardsStream, PrefetchingParentStream[int]
         return min(starts) - margin
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         yield from super().get_records(context)
         # Every ticket's log was emitted (children are synced as each ticket is processed).
@@ -346,6 +339,7 @@ class SocialboardsTicketsStream(SocialboardsStream, PrefetchingParentStream[int]
         return {"ticket_id": record["id"]}
 
     @override
+    @reads_records
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         for field in TICKET_TIME_FIELDS:
             if field in row:
@@ -389,7 +383,8 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
         """
         with self._lock:
             if self._bounds is None:
-                self._bounds = RunBounds(self.bookmark(None), self.extraction_end())
+                bookmarks = self.bookmarks
+                self._bounds = RunBounds(bookmarks.start(None), bookmarks.extraction_end())
             return self._bounds
 
     @override
@@ -409,7 +404,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
     def prepare_request_payload(
         self, context: Context | None, next_page_token: int | None
     ) -> dict[str, Any]:
-        return {"action_types": list(self.source_config.get("action_types") or [])}
+        return {"action_types": list(self.source_config["action_types"])}
 
     @override
     def fetch_partition(self, context: Context) -> Iterator[dict[str, Any]]:
@@ -463,7 +458,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             )
         if bounds.empty:
             return
-        self.write_bookmark(None, bounds.upper)
+        self.bookmarks.write(None, bounds.upper)
 
 
 STREAM_TYPES = (SocialboardsTicketsStream, SocialboardsTicketLogsStream)

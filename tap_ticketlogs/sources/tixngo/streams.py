@@ -15,6 +15,7 @@ from typing_extensions import override
 from tap_ticketlogs.http.responses import decoded_json, entries_problem
 from tap_ticketlogs.sources.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.sources.tixngo.pagination import NextPageKeyPaginator
+from tap_ticketlogs.streams.base import reads_records
 from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.streams.windows import WINDOW_END, WINDOW_START, WindowedStream
 from tap_ticketlogs.timeutil import normalise
@@ -93,11 +94,11 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
             "mobileAppId": context["mobile_app_id"],
             "from": context[WINDOW_START],
             "to": context[WINDOW_END],
-            "limit": section.get("page_size", 10_000),
+            "limit": self.page_size,
             "paginationKey": next_page_token,
-            "actionNames": list(section.get("action_names") or []),
-            "fromStatuses": list(section.get("from_statuses") or []),
-            "toStatuses": list(section.get("to_statuses") or []),
+            "actionNames": list(section["action_names"]),
+            "fromStatuses": list(section["from_statuses"]),
+            "toStatuses": list(section["to_statuses"]),
             "fromOwnerId": section.get("from_owner_id"),
             "toOwnerId": section.get("to_owner_id"),
             "actor": section.get("actor"),
@@ -114,6 +115,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
         return entries_problem("result", body.get("result"))
 
     @override
+    @reads_records
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         assert context is not None
         app_id = context["mobile_app_id"]
