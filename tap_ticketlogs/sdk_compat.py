@@ -53,7 +53,7 @@ import functools
 from abc import abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
 from types import FrameType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import click
 from singer_sdk import RESTStream, Stream, Tap
@@ -63,12 +63,21 @@ from singer_sdk.helpers.types import Context
 from singer_sdk.mapper import SameRecordTransform, StreamMap
 from typing_extensions import override
 
-from tap_ticketlogs.streams.output import BlockWriter, rfc3339
-from tap_ticketlogs.timeutil import utc_now
+from tap_ticketlogs.timeutil import rfc3339, utc_now
 
 TToken = TypeVar("TToken")
 #: One (record writer, stream map or None for "as it is") per stream map (alias).
 RecordTargets = list[tuple[Callable[[dict[str, Any]], None], StreamMap | None]]
+
+
+@runtime_checkable
+class RecordLineWriter(Protocol):
+    """The tap's message writer (``streams.output.BlockWriter``), as the lean path uses it."""
+
+    def record_writer(
+        self, stream: str, version: int | None, time_extracted: str | None
+    ) -> Callable[[dict[str, Any]], None]:
+        """A function writing the RECORD messages of one stream, version and extraction time."""
 
 
 class SDKTap(Tap):
@@ -244,14 +253,14 @@ class SDKStream(RESTStream[TToken]):
             for stream_map in self.stream_maps
         ]
 
-    def _lean_writer(self) -> BlockWriter | None:
+    def _lean_writer(self) -> RecordLineWriter | None:
         """The tap's writer where every field is selected and nothing is conformed."""
         if self._lean is None:
             self._lean = (
                 all(self.mask.values()) and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
             )
         writer = self._tap.message_writer
-        return writer if self._lean and isinstance(writer, BlockWriter) else None
+        return writer if self._lean and isinstance(writer, RecordLineWriter) else None
 
     # The SDK's private methods (one entry each, see the module docstring).
 

@@ -37,7 +37,7 @@ from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.streams.discovery_sampling import sample_into_schemas
 from tap_ticketlogs.streams.output import BlockWriter
 from tap_ticketlogs.streams.run_context import host_reachability, run_context_of
-from tap_ticketlogs.streams.sharding import shard_of
+from tap_ticketlogs.streams.sharding import Shard, shard_of
 from tap_ticketlogs.streams.state_throttle import DEFAULT_INTERVAL_SECONDS
 
 SOURCE_SECTIONS = tuple(source.name for source in SOURCES)  # config sections, in order
@@ -210,7 +210,7 @@ class TapTicketLogs(SDKTap):
         REDACTOR.add(*secret_values(config, secret_setting_paths(self.config_jsonschema)))
         install_log_redaction()
         if raise_errors:
-            validate_config(config, self.full_settings_schema(), SOURCES)
+            validate_config(config, self.full_settings_schema(), SOURCES, [Shard.from_config])
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

@@ -114,3 +114,8 @@ def iso_duration_to_ms(value: str | None) -> int | None:
         msg = f"not an ISO-8601 duration: {value!r}"
         raise ValueError(msg)
     return round(duration.total_seconds() * 1000)
+
+
+def rfc3339(instant: dt.datetime) -> str:
+    """``time_extracted`` as the SDK writes it (``isoformat``), computed once per page."""
+    return instant.isoformat(sep="T")

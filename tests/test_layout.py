@@ -80,3 +80,105 @@ def test_every_registered_source_is_one_declaration_its_streams_agree_with() -> 
         assert source.streams
         for stream_type in source.streams:
             assert (stream_type.source, stream_type.source_label) == (source.name, source.label)
+
+
+def room_of(module: str) -> str:
+    """The room a module lives in: its folder under the package (a vendor's simulator
+    belongs to the sandbox), or the module itself at the top level."""
+    parts = module.split(".")
+    if is_sandbox(module):
+        return "sandbox"
+    return parts[1] if len(parts) > 1 else "tap_ticketlogs"
+
+
+#: Which rooms each room may import: one direction, from the tap down to the shared layer.
+ALLOWED_IMPORTS = {
+    "errors": set(),
+    "timeutil": set(),
+    "quiet_logs": set(),
+    "sdk_compat": {"timeutil"},
+    "http": {"errors", "timeutil"},
+    "settings": {"errors", "timeutil"},
+    "streams": {"http", "sdk_compat", "errors", "timeutil"},
+    "sources": {"streams", "http", "settings", "sdk_compat", "errors", "timeutil"},
+    "tap": {"sources", "streams", "http", "settings", "sdk_compat", "quiet_logs", "errors"},
+    "cli": {"tap", "http", "errors"},
+    "sandbox": {"sources"},
+}
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Every module of the package (the sandbox's too) and the package modules it imports.
+
+    ``from package import module`` is an edge to the module; to the package only where a
+    name of its ``__init__`` is imported (which runs first for every submodule anyway, so a
+    submodule's own package is no edge).
+    """
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    submodule = f"{node.module}.{alias.name}"
+                    targets.add(submodule if submodule in modules else node.module)
+        graph[name] = {
+            target
+            for target in targets
+            if target in modules and target != name and not name.startswith(target + ".")
+        }
+    return graph
+
+
+def test_the_rooms_depend_on_each_other_in_one_direction() -> None:
+    top_level = sorted(p.stem for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert top_level == ["cli", "errors", "quiet_logs", "sdk_compat", "tap", "timeutil"]
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert folders == ["http", "sandbox", "settings", "sources", "streams"]
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in package_imports().items()
+        for target in targets
+        if room_of(target) != room_of(module)
+        and room_of(target) not in ALLOWED_IMPORTS[room_of(module)]
+    )
+    assert wrong == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = package_imports()
+    done: set[str] = set()
+
+    def cycle_from(module: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if module in path:
+            return (*path, module)
+        if module in done:
+            return None
+        for target in sorted(graph[module]):
+            found = cycle_from(target, (*path, module))
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    cycles = [cycle for module in sorted(graph) if (cycle := cycle_from(module, ()))]
+    assert cycles == []
+
+
+def test_every_stream_is_its_declarations_on_a_short_chain() -> None:
+    from tap_ticketlogs.sources.registry import SOURCES  # noqa: PLC0415
+
+    chains = {
+        stream_type.__name__: [
+            cls.__name__ for cls in stream_type.__mro__ if cls.__module__.startswith(PACKAGE.name)
+        ]
+        for source in SOURCES
+        for stream_type in source.streams
+    }
+    assert len(chains) == 6
+    assert {name: chain for name, chain in chains.items() if len(chain) > 5} == {}
+    for chain in chains.values():
+        assert chain[-2:] == ["TicketLogsStream", "SDKStream"]

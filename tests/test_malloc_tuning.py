@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tap_ticketlogs.malloc_arenas import tune_malloc
+from tap_ticketlogs.cli import tune_malloc
 
 GLIBC = platform.libc_ver()[0] == "glibc" and hasattr(ctypes.CDLL(None), "mallinfo2")
 
@@ -19,7 +19,7 @@ GLIBC = platform.libc_ver()[0] == "glibc" and hasattr(ctypes.CDLL(None), "mallin
 PROBE = textwrap.dedent(
     """
     import ctypes, sys
-    from tap_ticketlogs.malloc_arenas import tune_malloc
+    from tap_ticketlogs.cli import tune_malloc
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -14,8 +14,8 @@ import simplejson
 from singer_sdk import Stream
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 
+from tap_ticketlogs.cli import limit_malloc_arenas
 from tap_ticketlogs.http.responses import JSON_DECODER
-from tap_ticketlogs.malloc_arenas import limit_malloc_arenas
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.streams.output import BlockWriter

@@ -14,7 +14,6 @@ from jsonschema import Draft7Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from tap_ticketlogs.errors import ConfigError
-from tap_ticketlogs.streams.sharding import Shard
 from tap_ticketlogs.timeutil import parse_datetime
 
 _WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
@@ -138,12 +137,16 @@ def _unknown_setting(name: str, known: Mapping[str, Any], prefix: str) -> str:
 
 
 def validate_config(
-    config: Mapping[str, Any], schema: Mapping[str, Any], sources: Sequence[SectionRules]
+    config: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    sources: Sequence[SectionRules],
+    run_checks: Sequence[Callable[[Mapping[str, Any]], object]] = (),
 ) -> None:
     """Raise :class:`ConfigError` naming the first invalid setting; return when all is well.
 
     ``schema`` is the full settings schema, the SDK's built-in settings included; each of
-    ``sources`` brings the checks of its section.
+    ``sources`` brings the checks of its section, ``run_checks`` those of settings that
+    span them (the shard pair).
     """
     check_known_settings(config, schema, [source.name for source in sources])
     error = best_match(Draft7Validator(schema).iter_errors(dict(config)))
@@ -156,7 +159,8 @@ def validate_config(
         msg = f"no source is configured: add at least one of the sections {names}"
         raise ConfigError(msg)
     _check_date_range(config)
-    Shard.from_config(config)
+    for check in run_checks:
+        check(config)
     for source in configured:
         section = config[source.name]
         for setting in source.url_settings:

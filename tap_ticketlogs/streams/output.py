@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import sys
@@ -14,6 +13,8 @@ import msgspec
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage
 from typing_extensions import override
+
+from tap_ticketlogs.timeutil import rfc3339
 
 # Write at least this often even without a STATE message, so memory stays small.
 _BLOCK_BYTES = 256 * 1024
@@ -42,11 +43,6 @@ def _message_dict(message: Message) -> dict[str, Any]:
         )
         return {name: value for name, value in fields if value is not None}
     return message.to_dict()
-
-
-def rfc3339(instant: dt.datetime) -> str:
-    """``time_extracted`` as the SDK writes it (``isoformat``), computed once per page."""
-    return instant.isoformat(sep="T")
 
 
 def write_fully(data: bytes | bytearray) -> None:
