@@ -5,6 +5,7 @@
     .venv/bin/python scripts/benchmark.py --shards 1,2,4 [--records 16000] [--latency-ms 200]
     .venv/bin/python scripts/benchmark.py --account-history [--latency-ms 0]
     .venv/bin/python scripts/benchmark.py --parts e2e [--e2e-records 150000]  # into PostgreSQL
+    .venv/bin/python scripts/benchmark.py --parts coupling  # what sdk_compat's record path buys
 
 Everything runs as child processes of this one, on the same machine, in one run, so the
 ratios printed compare like with like (absolute figures move with the machine's load):
@@ -21,6 +22,9 @@ ratios printed compare like with like (absolute figures move with the machine's 
   time from the first request to the last answer (what concurrency can shorten; the
   interpreter's start-up is not in it), speed-ups over 1, and the ideal bound
   (requests x latency / concurrency).
+* coupling (only with ``--parts coupling``): the bulk read by the tap as shipped and with
+  sdk_compat's "lean record write" off (the SDK's per-record message path), each twice,
+  alternated: what that entry buys.
 * e2e (only with ``--parts e2e``): the TIXNGO sandbox -> ``meltano run tap-ticketlogs
   LOADER`` (target-postgres with several settings, pipelinewise-target-postgres) into a fresh
   schema of the local PostgreSQL, per loader variant, next to a dlt ``rest_api`` pipeline
@@ -518,9 +522,45 @@ def main() -> None:
             levels = [int(level) for level in args.concurrency.split(",")]
             latency = 100.0 if args.latency_ms is None else args.latency_ms
             many_partitions(args.tickets, latency, levels, workdir)
+        if "coupling" in parts:
+            coupling(int(args.bulk_records.split(",")[0]), workdir)
         if "e2e" in parts:
             only = set(args.e2e_variants.split(",")) if args.e2e_variants else None
             end_to_end(args.e2e_records, args.postgres_url, Path(args.dlt_python), workdir, only)
+
+
+# -- sdk coupling: what the record path's SDK internals buy ------------------------------
+
+#: The tap command with sdk_compat entries switched off, to measure what each one buys.
+COUPLING_VARIANTS = {
+    "as shipped": "",
+    "the SDK's record write": (
+        "from tap_ticketlogs.sdk_compat import SDKStream\n"
+        "SDKStream._lean_writer = lambda self: None\n"
+    ),
+}
+
+
+def coupling(records: int, workdir: Path) -> None:
+    """The bulk read as shipped and with sdk_compat's "lean record write" switched off, each
+    variant twice, alternated: records/s, CPU per record."""
+    with Child([sys.executable, __file__, "serve", "--records", str(records)]) as server:
+        config = bulk_config(server.url, window_hours=24, concurrency=8)
+        command = tap_command(config, workdir, "coupling")
+        runs: dict[str, list[Run]] = {name: [] for name in COUPLING_VARIANTS}
+        for _ in range(2):
+            for name, patch in COUPLING_VARIANTS.items():
+                script = f"{patch}import sys\nfrom tap_ticketlogs.cli import main\nmain()\n"
+                variant = [sys.executable, "-c", script, *command[1:]]
+                runs[name].append(run_counting(variant, workdir / "coupling.log"))
+    print(f"\nsdk coupling: {records} TIXNGO-style entries as in bulk, each variant twice")
+    print(f"{'tap variant':<36}{'records':>9}{'records/s':>20}{'CPU µs/rec':>16}{'x shipped':>11}")
+    shipped = min(run.cpu_us_per_record for run in runs["as shipped"])
+    for name, variant_runs in runs.items():
+        rates = " / ".join(f"{run.records_per_s:.0f}" for run in variant_runs)
+        cpus = " / ".join(f"{run.cpu_us_per_record:.1f}" for run in variant_runs)
+        best = min(run.cpu_us_per_record for run in variant_runs)
+        print(f"{name:<36}{variant_runs[0].records:>9}{rates:>20}{cpus:>16}{best / shipped:>11.2f}")
 
 
 def compile_the_tap() -> None:

@@ -39,19 +39,13 @@ Stream entries (:class:`SDKStream`):
 - **lean record write**: ``Stream._write_record_message`` goes to :meth:`SDKStream.write_record`
   (the tap's writer, one encoded line per record) unless fields are deselected;
   ``Stream._process_record`` syncs children only where there are any; ``Stream._stream_version``.
-- **page loop**: ``Stream._sync_records`` with the per-partition calls it makes
-  (``_get_state_partition_context``, ``_write_starting_replication_value``, ``_finalize_state``)
-  runs a page at a time where :meth:`SDKStream.writes_pages`: the same per-partition calls, one
-  :meth:`SDKStream.write_page` and one counter increment per page, the SDK's STATE every
-  ``STATE_MSG_FREQUENCY`` records at the end of the page that reaches it. BATCH, a dry run's
-  record limit, child streams and unselected streams keep the SDK's loop.
 """
 
 from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -149,21 +143,10 @@ class SDKStream(RESTStream[TToken]):
         """Called with each record just before its RECORD message or BATCH file (record hook)."""
         return record
 
-    def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
-        """The records of one partition, page by page (what ``get_records`` yields); streams
-        that read pages override it, this one makes a page of each record."""
-        for record in self.get_records(context):
-            yield [record]
-
     def page_started(self) -> None:
         """A new page of records is about to be written: it was extracted now."""
         self._extracted_at = rfc3339(utc_now())
         self._targets = None
-
-    def writes_pages(self) -> bool:
-        """Whether whole pages may be written with :meth:`write_page` (page loop): the lean
-        path applies, the tap's own writer writes, the SDK does not move the bookmark."""
-        return self.owns_bookmark and self._lean_writer() is not None
 
     def republish_schema(self, schema: dict[str, Any]) -> None:
         """Make ``schema`` the stream's schema from the next record on, and write SCHEMA.
@@ -198,41 +181,6 @@ class SDKStream(RESTStream[TToken]):
     def write_record_as_sdk(self, record: dict[str, Any]) -> None:
         """The SDK's own path: deselection, conformance, maps, a message per map."""
         Stream._write_record_message(self, record)
-
-    def write_page(
-        self,
-        page: list[dict[str, Any]],
-        context: Context | None,
-        partition_context: Context | None,
-    ) -> int:
-        """Do for each record of ``page`` what the SDK's loop does (post-process, add the
-        partition keys, the record hook, write); return how many were written."""
-        post_process, before_record_message = self.post_process, self.before_record_message
-        write_record = self.write_record
-        partition_items = tuple((partition_context or {}).items())
-        targets = self._targets
-        if targets is None:
-            targets = self._targets = self._record_targets()
-        # One stream written as it is (no alias, map or flattening): its writer directly,
-        # for as long as the hook leaves the targets alone (a new SCHEMA resets them).
-        direct = targets[0][0] if len(targets) == 1 and targets[0][1] is None else None
-        written = 0
-        for raw in page:
-            record = post_process(raw, context)
-            if record is None:
-                continue
-            for key, value in partition_items:  # what the SDK adds: its partition keys
-                if key not in record:
-                    record[key] = value
-            record = before_record_message(record)
-            if direct is not None and self._targets is targets:
-                direct(record)
-            else:
-                write_record(record)
-            written += 1
-        if written:
-            self.state_manager.is_flushed = False
-        return written
 
     def _record_targets(self) -> RecordTargets:
         """The writer and map of each stream map, for the records of this page; empty when
@@ -311,41 +259,3 @@ class SDKStream(RESTStream[TToken]):
         for key, value in (partition_context or {}).items():
             if key not in record:
                 record[key] = value
-
-    @override
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> Generator[dict[str, Any], Any, Any]:
-        if not (
-            write_messages
-            and self.selected
-            and not self.child_streams
-            and self.ABORT_AT_RECORD_COUNT is None
-            and self.writes_pages()
-        ):
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        # The SDK's loop, with its per-record body run by write_page for a whole page.
-        # Nothing is yielded: Stream.sync, the only caller with write_messages, ignores it.
-        record_counter = self.get_record_counter()
-        timer = self.get_sync_timer()
-        written = 0
-        with record_counter, timer:
-            for context_element in ([context] if context is not None else self.partitions) or [{}]:
-                record_counter.with_context(context_element)
-                timer.with_context(context_element)
-                current_context = context_element or None
-                partition_context = self._get_state_partition_context(current_context)
-                self._write_starting_replication_value(current_context)
-                for page in self.record_pages(current_context):
-                    count = self.write_page(page, current_context, partition_context)
-                    record_counter.increment(count)
-                    frequency = self.STATE_MSG_FREQUENCY
-                    if (written + count) // frequency > written // frequency:
-                        self._write_state_message()
-                    written += count
-                if current_context == partition_context:
-                    self._finalize_state(self.get_context_state(current_context))
-        if not context:
-            self._finalize_state(self.stream_state)
-        self._write_state_message()

@@ -11,13 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 import simplejson
-from singer_sdk import Stream
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 
 from tap_ticketlogs.cli import limit_malloc_arenas
 from tap_ticketlogs.http.responses import JSON_DECODER
 from tap_ticketlogs.sandbox.server import Sandbox
-from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.streams.output import BlockWriter
 from tap_ticketlogs.streams.records import canonical_json
 from tap_ticketlogs.tap import TapTicketLogs
@@ -68,70 +66,6 @@ def test_stream_maps_alias_filter_and_add_properties(sandbox: Sandbox) -> None:
     assert mapped
     assert len(mapped) == sum(1 for record in plain if record["actionName"] == "Activate")
     assert all(record["is_activation"] is True for record in mapped)
-
-
-def _states(messages: list[dict[str, Any]]) -> list[tuple[int, Any]]:
-    """Each STATE's value (without the run's clock, the signposts), and how many records
-    were written before it."""
-    states, records = [], 0
-    for message in messages:
-        if message["type"] == "RECORD":
-            records += 1
-        elif message["type"] == "STATE":
-            bookmarks = message["value"].get("bookmarks", {})
-            for bookmark in [*bookmarks.values()] + [
-                partition for b in bookmarks.values() for partition in b.get("partitions", [])
-            ]:
-                bookmark.pop("replication_key_signpost", None)
-            states.append((records, message["value"]))
-    return states
-
-
-@pytest.mark.parametrize("source", ["tixngo", "akana"])
-def test_the_page_loop_writes_what_the_sdks_record_loop_writes(
-    source: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A STATE every 40 records, pages of 25: the SDK writes one inside a page, the page
-    # loop at the end of the page that reaches the 40th record; both say the same.
-    monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 40)
-    pages: list[int] = []
-    write_page = SDKStream.write_page
-
-    def counting(self: SDKStream, page: list[dict[str, Any]], *args: Any) -> int:
-        pages.append(len(page))
-        return write_page(self, page, *args)
-
-    monkeypatch.setattr(SDKStream, "write_page", counting)
-    with Sandbox(seed=11, records=230, vendors=(source,)) as sandbox:
-        section = {"page_size": 25, "window_hours": 24 * 60}
-        config = {**source_config(sandbox, source, **section), "state_interval_seconds": 0}
-        paged = run_tap(config).messages
-        with monkeypatch.context() as per_record:
-            per_record.setattr(SDKStream, "writes_pages", lambda _: False)
-            looped = run_tap(config).messages
-    records = [message["record"] for message in paged if message["type"] == "RECORD"]
-    assert len(records) == sandbox.stats()["records"][f"{source}_{STREAMS[source]}"] > 200
-    assert len(pages) > 9, "the page loop did not run"
-    assert max(pages) == 25
-    assert records == [message["record"] for message in looped if message["type"] == "RECORD"]
-    paged_states, looped_states = _states(paged), _states(looped)
-    assert [value for _, value in paged_states] == [value for _, value in looped_states]
-    # The SDK's every-40-records STATE, at the end of the page that reached it.
-    page_ends = {sum(pages[:index]) for index in range(len(pages) + 1)}
-    assert {written for written, _ in paged_states} <= page_ends
-    frequency_states = [written for written, _ in looped_states if written % 40 == 0 and written]
-    assert len(frequency_states) >= 2  # the scenario has them: the values above compare them
-
-
-def test_a_stream_whose_bookmark_the_sdk_moves_keeps_the_sdks_record_loop(
-    sandbox: Sandbox,
-) -> None:
-    # The page loop does not advance bookmarks per record: socialboards_tickets needs that.
-    streams = TapTicketLogs(config=sandbox.tap_config()).streams
-    assert not streams["socialboards_tickets"].owns_bookmark
-    assert streams["socialboards_tickets"].writes_pages() is False
-    assert streams[STREAM].writes_pages() is True
-    assert streams["akana_transaction_logs"].writes_pages() is True
 
 
 def test_block_writer_encodes_exact_numbers_and_keeps_message_order(

@@ -76,8 +76,6 @@ def test_owned_bookmarks_the_record_loop_advances_bookmarks_through_the_hook(
         original(self, latest_record, **kwargs)
 
     monkeypatch.setattr(sdk_compat.SDKStream, "_increment_stream_state", counting)
-    # The SDK's own record loop (the "page loop" has no per-record bookmark).
-    monkeypatch.setattr(TixngoTicketStatusLogsStream, "writes_pages", lambda _: False)
     with Sandbox(seed=5, records=60, vendors=("tixngo",)) as sandbox:
         output = run_tap(source_config(sandbox, "tixngo"))
     records = [m for m in output.messages if m["type"] == "RECORD"]
@@ -195,8 +193,6 @@ def test_lean_record_write_every_record_is_written_through_the_hooks(
 
     # Every record through the SDK's own path: each one must pass the hook and come out.
     monkeypatch.setattr(TixngoTicketStatusLogsStream, "write_record", recording)
-    # The SDK's record loop (the "page loop" writes pages without it).
-    monkeypatch.setattr(TixngoTicketStatusLogsStream, "writes_pages", lambda _: False)
     output = run_tap(source_config(sandbox, "tixngo"))
     records = output.records("tixngo_ticket_status_logs")
     assert len(written) == len(records) == 600, (
@@ -211,25 +207,6 @@ def test_lean_record_write_every_record_is_written_through_the_hooks(
     assert "self._write_record_message(record)" in loop
     assert "self._process_record(" in loop
     assert "version=self._stream_version" in inspect.getsource(Stream._generate_record_messages)
-
-
-def test_page_loop_the_page_loop_makes_the_sdks_per_partition_calls() -> None:
-    loop = inspect.getsource(Stream._sync_records)
-    for call in (
-        "self._get_state_partition_context(",
-        "self._write_starting_replication_value(current_context)",
-        "self._finalize_state(state)",
-        "self._finalize_state(self.stream_state)",
-        "self._write_state_message()",
-        "STATE_MSG_FREQUENCY",
-        "record_counter.increment()",
-        "for _ in self._sync_records(context=context):",
-    ):
-        assert call in loop or call in inspect.getsource(Stream.sync), (
-            f"sdk_compat [page loop]: the SDK's record loop no longer has {call!r}"
-        )
-    parameters = list(inspect.signature(Stream._sync_records).parameters)
-    assert parameters == ["self", "context", "write_messages"], "sdk_compat [page loop]"
 
 
 def test_record_hook_every_record_passes_the_hook_in_both_record_modes(

@@ -47,13 +47,12 @@ class WindowedStream(TicketLogsStream[TToken]):
             )
         )
 
-    @override
     def record_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
         """The partition's records page by page, window after window; the bookmark moves
         to a window's end once the consumer asks for what follows its last page.
 
-        Subclasses filter or add records here, not in ``get_records``: the SDK's record
-        loop and the tap's page loop (sdk_compat "page loop") both read these pages.
+        Subclasses filter or add records a page at a time here; ``get_records`` yields
+        these pages' records.
         """
         if context is None and self.partition_key:
             # Every partition belongs to another shard: the SDK then reads a stream once
