@@ -125,7 +125,8 @@ _JSON_VALUES = st.recursive(
 def test_log_key_is_the_sha256_of_the_canonical_json(
     record: dict[str, Any], partition: object
 ) -> None:
-    # DESIGN.md's definition, spelled with simplejson (the text the first keys came from).
+    # The README's definition of log_key, spelled with simplejson (the text the first keys
+    # came from).
     canonical = simplejson.dumps(
         {"partition": partition, "record": record},
         sort_keys=True,

@@ -176,7 +176,7 @@ def test_only_configured_sources_are_discovered(tmp_path: Path) -> None:
 
 
 def test_section_settings_from_the_environment(tmp_path: Path) -> None:
-    # Every setting from the environment, as the SDK's `--config ENV` and DESIGN.md name them.
+    # Every setting from the environment, named as the SDK's `--config ENV` names them.
     env = {
         "TAP_TICKETLOGS_START_DATE": "2026-01-01T00:00:00Z",
         "TAP_TICKETLOGS_TIXNGO_BASE_URL": "https://tixngo.example",

@@ -1,6 +1,6 @@
 """Akana platform sessions: the ``AtmoAuthToken_{fedmemberid}`` cookie and the CSRF header.
 
-Two ways to hold a session (DESIGN.md, the vendor's "Session cookies" and NOTES.md):
+Two ways to hold a session (the vendor's "Session cookies" page; docs/sources.md):
 
 - a cookie value the user copied (``auth_token``, optionally ``csrf_token``): sent as is, never
   renewed (its age is unknown to the tap);
@@ -43,7 +43,7 @@ from tap_ticketlogs.timeutil import utc_now
 
 LOGIN_PATH = "/api/login"
 RENEW_PATH = "/api/login/renewToken"
-# The platform cookie is valid for about 30 minutes (NOTES.md). Renewing 5 minutes early
+# The platform cookie is valid for about 30 minutes (docs/sources.md). Renewing 5 minutes early
 # leaves room for clock skew and for requests already in flight with the old cookie.
 SESSION_LIFETIME = dt.timedelta(minutes=30)
 RENEW_MARGIN = dt.timedelta(minutes=5)

@@ -9,7 +9,7 @@ from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.timeutil import iso_duration_to_ms, normalise, parse_datetime
 
 # The vendor page names the array ``TransactionInfo`` in its sample and ``TransactionsInfo``
-# in its field table (NOTES.md): both are read.
+# in its field table (docs/sources.md): both are read.
 ARRAY_KEYS = ("TransactionsInfo", "TransactionInfo")
 # ISO-8601 durations kept as sent, and emitted again as whole milliseconds.
 DURATION_FIELDS = {"ResponseTime": "response_time_ms", "APIResponseTime": "api_response_time_ms"}

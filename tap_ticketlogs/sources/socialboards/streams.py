@@ -124,7 +124,7 @@ def envelope_problem(body: Any) -> str | None:  # noqa: ANN401 - a parsed JSON b
         text = body.get("errorText") or "no errorText"
         return f"Socialboards errorCode {code}: {text}"
     if "data" not in body:
-        # Not an empty page: every answer carries `data` (NOTES.md), null when empty.
+        # Not an empty page: every answer carries `data` (docs/sources.md), null when empty.
         return "the envelope carries no 'data'"
     return entries_problem("data", body["data"])
 
@@ -171,7 +171,7 @@ class SocialboardsStream(TicketLogsStream[int]):
     source = "socialboards"
     source_label = "Socialboards"
     http_method = "POST"
-    # Every answer is the envelope (NOTES.md): an object with neither key is not one.
+    # Every answer is the envelope (docs/sources.md): an object with neither key is not one.
     answer_keys = ("data", "errorCode")
 
     @property
