@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -32,7 +32,13 @@ from tap_ticketlogs.http.policy import (
     SourceThrottle,
 )
 from tap_ticketlogs.http.redaction import REDACTOR
-from tap_ticketlogs.http.responses import BODY_EXCERPT_CHARS, check_response, rejection_detail
+from tap_ticketlogs.http.responses import (
+    BODY_EXCERPT_CHARS,
+    check_response,
+    decoded_json,
+    entries_problem,
+    rejection_detail,
+)
 from tap_ticketlogs.http.session import CredentialSafeSession
 from tap_ticketlogs.sdk_compat import SDKStream
 from tap_ticketlogs.streams import prefetch
@@ -90,6 +96,9 @@ class TicketLogsStream(SDKStream[TToken]):
     partition_key: ClassVar[str | None] = None
     #: Query parameters worth naming in an error line (time windows, offsets).
     described_params: ClassVar[tuple[str, ...]] = ()
+    #: The key of the answer's list of records (``{"result": [...]}``); None: the stream
+    #: reads its answers itself (``parse_response``, ``body_problem``).
+    records_key: ClassVar[str | None] = None
     #: Keys of which every answer of the endpoint carries at least one; empty: any JSON
     #: object is taken for an answer (``http.responses.foreign_answer``).
     answer_keys: ClassVar[tuple[str, ...]] = ()
@@ -243,9 +252,22 @@ class TicketLogsStream(SDKStream[TToken]):
     def validate_response(self, response: requests.Response) -> None:
         check_response(response, self, self.authenticator)
 
-    def body_problem(self, body: Any) -> str | None:  # noqa: ANN401, ARG002 - any JSON value
-        """Say what is wrong with a parsed body's shape, or None; vendors override."""
-        return None
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        """The records under ``records_key`` (none if it is null or absent)."""
+        if self.records_key is None:
+            return super().parse_response(response)
+        records: list[dict[str, Any]] = decoded_json(response).get(self.records_key) or []
+        return records
+
+    def body_problem(self, body: Any) -> str | None:  # noqa: ANN401 - any JSON value
+        """Say what is wrong with a parsed body's shape, or None: with ``records_key``, an
+        object whose records are a list of objects; vendors override to say more."""
+        if self.records_key is None:
+            return None
+        if not isinstance(body, dict):
+            return f"body is a JSON {type(body).__name__}, not an object"
+        return entries_problem(self.records_key, body.get(self.records_key))
 
     def rejection_detail(self, response: requests.Response) -> str:
         """What to say about a 4xx answer; vendors override to read their error bodies."""

@@ -108,7 +108,7 @@ class HuaweiStream(TicketLogsStream[int]):
     source_label = "Huawei Cloud"
     described_params = ("offset",)
     #: The key of the answer's list (``incident_info_list``, ``incident_operate_log_list``).
-    list_key: ClassVar[str]
+    records_key: ClassVar[str]
     #: The ``X-Time-Zone`` sent and used to read local times; a class attribute so that
     #: tests can run the whole tap in another zone.
     time_zone: ClassVar[str] = REQUEST_TIME_ZONE
@@ -142,7 +142,7 @@ class HuaweiStream(TicketLogsStream[int]):
 
     @override
     def get_new_paginator(self) -> OffsetTotalPaginator:
-        return OffsetTotalPaginator(self.list_key, on_ceiling=self.offset_ceiling_reached)
+        return OffsetTotalPaginator(self.records_key, on_ceiling=self.offset_ceiling_reached)
 
     def offset_ceiling_reached(self, response: requests.Response, offset: int) -> None:
         """Say which list was cut at the API's highest offset (the rest cannot be read)."""
@@ -166,23 +166,19 @@ class HuaweiStream(TicketLogsStream[int]):
         }
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        yield from decoded_json(response).get(self.list_key) or []
-
-    @override
     def body_problem(self, body: Any) -> str | None:
         if not isinstance(body, dict):
             return f"body is a JSON {type(body).__name__}, not an object"
-        if body.get("error_code") and self.list_key not in body:
+        if body.get("error_code") and self.records_key not in body:
             return huawei_error_text(body)
         total = body.get("total_count")
         if total is not None and not _is_count(total):
             return f"'total_count' is {str(total)[:40]!r}, not an integer"
-        entries = body.get(self.list_key)
+        entries = body.get(self.records_key)
         if entries is None and total and int(total):
             # Pages are only requested below total_count: entries were promised.
-            return f"'total_count' is {total} but '{self.list_key}' is missing or null"
-        return entries_problem(self.list_key, entries)
+            return f"'total_count' is {total} but '{self.records_key}' is missing or null"
+        return entries_problem(self.records_key, entries)
 
     @override
     def rejection_detail(self, response: requests.Response) -> str:
@@ -241,8 +237,8 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     is_sorted = False
     owns_bookmark = True
     schema = CASES_SCHEMA
-    list_key = "incident_info_list"
-    answer_keys = (list_key, "total_count", "error_code")
+    records_key = "incident_info_list"
+    answer_keys = (records_key, "total_count", "error_code")
 
     # The listing being paged: its filters (status, creation range); main thread only.
     _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
@@ -429,8 +425,8 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
     owns_bookmark = True
     schema = LOGS_SCHEMA
     partition_key = "case_id"
-    list_key = "incident_operate_log_list"
-    answer_keys = (list_key, "total_count", "error_code")
+    records_key = "incident_operate_log_list"
+    answer_keys = (records_key, "total_count", "error_code")
 
     _since: dt.datetime | None = None
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
-import requests
 from singer_sdk import typing as th
 from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_ticketlogs.http.responses import decoded_json, entries_problem
 from tap_ticketlogs.sources.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.sources.tixngo.pagination import NextPageKeyPaginator
 from tap_ticketlogs.streams.base import reads_records
@@ -60,6 +57,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     replication_key = "actionDate"
     is_sorted = False
     # The endpoint page documents `result` (the entries, maybe none) on every answer.
+    records_key = "result"
     answer_keys = ("result",)
     schema = SCHEMA
 
@@ -103,16 +101,6 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
             "toOwnerId": section.get("to_owner_id"),
             "actor": section.get("actor"),
         }
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        yield from decoded_json(response).get("result") or []
-
-    @override
-    def body_problem(self, body: Any) -> str | None:
-        if not isinstance(body, dict):
-            return f"body is a JSON {type(body).__name__}, not an object"
-        return entries_problem("result", body.get("result"))
 
     @override
     @reads_records
