@@ -73,9 +73,11 @@ def test_every_registered_source_is_one_declaration_its_streams_agree_with() -> 
     from tap_ticketlogs.sources.registry import SOURCES  # noqa: PLC0415
     from tap_ticketlogs.tap import TapTicketLogs  # noqa: PLC0415
 
-    assert [source.name for source in SOURCES] == ["tixngo", "akana", "socialboards", "huawei"]
+    assert {"tixngo", "akana", "socialboards", "huawei"} <= {source.name for source in SOURCES}
     settings = TapTicketLogs.config_jsonschema["properties"]
     for source in SOURCES:
+        assert (PACKAGE / "sources" / source.name / "__init__.py").exists()
+        assert source.sandbox_module == f"tap_ticketlogs.sources.{source.name}.sandbox"
         assert settings[source.name]["title"] == source.label
         assert source.streams
         for stream_type in source.streams:
@@ -178,7 +180,7 @@ def test_every_stream_is_its_declarations_on_a_short_chain() -> None:
         for source in SOURCES
         for stream_type in source.streams
     }
-    assert len(chains) == 6
+    assert len(chains) >= 6
     assert {name: chain for name, chain in chains.items() if len(chain) > 5} == {}
     for chain in chains.values():
         assert chain[-2:] == ["TicketLogsStream", "SDKStream"]

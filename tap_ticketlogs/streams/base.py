@@ -164,6 +164,26 @@ class TicketLogsStream(SDKStream[TToken]):
         configured = self.configured_partitions
         return None if configured is None else shard_of(self.config).owned(configured)
 
+    #: Whether the stream's records are split between shards by the stream itself (a parent
+    #: by its children's partitions, a child by its parent's); see :attr:`read_by_this_shard`.
+    shards_by_parent: ClassVar[bool] = False
+
+    @property
+    def read_by_this_shard(self) -> bool:
+        """Whether this run reads the stream at all. A stream with no partitions of its own
+        (and no parent or children that split it) is one partition, named by the stream,
+        owned by one shard: with ``shard_count`` > 1 the others read none of it."""
+        if self.configured_partitions is not None or self.shards_by_parent:
+            return True
+        return shard_of(self.config).owns({"stream": self.name})
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # Streams that read windows or parents override this and ask read_by_this_shard
+        # (or split their records) themselves.
+        if self.read_by_this_shard:
+            yield from super().get_records(context)
+
     def shared(self, name: str, factory: Callable[[], T]) -> T:
         """A value shared by every stream of this source for the run (e.g. one login)."""
         return self.run_context.get_or_create(f"{self.source}:{name}", factory)
@@ -256,7 +276,8 @@ class TicketLogsStream(SDKStream[TToken]):
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """The records under ``records_key`` (none if it is null or absent)."""
         if self.records_key is None:
-            return super().parse_response(response)
+            msg = f"{type(self).__name__} declares no records_key: it must read its answers"
+            raise NotImplementedError(msg)
         records: list[dict[str, Any]] = decoded_json(response).get(self.records_key) or []
         return records
 

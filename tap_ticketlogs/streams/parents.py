@@ -30,6 +30,8 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
     and the whole list is never held.
     """
 
+    shards_by_parent = True  # only the parents whose children this shard owns
+
     @override
     @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -92,6 +94,8 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
     ``fetch_partition`` yields the records of one parent context; it runs on worker
     threads, so it must not touch stream state (bookmarks are advanced by the SDK loop).
     """
+
+    shards_by_parent = True  # its partitions are the parents this shard owns
 
     _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
 

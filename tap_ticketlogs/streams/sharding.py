@@ -7,8 +7,10 @@ and every run (Python's ``hash()`` is salted per process, so it is never used).
 
 Parents (``socialboards_tickets``, ``huawei_cases``) are listed by every shard, since the list
 is how a shard finds its tickets and cases; each shard emits only the parent rows whose child
-partition it owns (ticket ``17`` and the log of ticket ``17`` go to the same shard). So every
-row of every stream is emitted by exactly one shard, and a retried shard re-reads only its own.
+partition it owns (ticket ``17`` and the log of ticket ``17`` go to the same shard). A stream
+with no partitions of its own is one partition, ``stream=<name>``, read by the shard that owns
+it. So every row of every stream is emitted by exactly one shard, and a retried shard
+re-reads only its own.
 
 A shard's STATE holds only its own partitions: bookmarks of others' partitions in the state
 it is given are dropped on load, so a state copied from an unsharded run (or from another

@@ -54,9 +54,9 @@ class WindowedStream(TicketLogsStream[TToken]):
         Subclasses filter or add records a page at a time here; ``get_records`` yields
         these pages' records.
         """
-        if context is None and self.partition_key:
-            # Every partition belongs to another shard: the SDK then reads a stream once
-            # without a partition, as if it had none.
+        if (context is None and self.partition_key) or not self.read_by_this_shard:
+            # Every partition (or the whole stream) belongs to another shard: the SDK then
+            # reads a stream once without a partition, as if it had none.
             return
         prefetcher = self._window_prefetcher()
         for window_start, window_end in self.windows(context):
