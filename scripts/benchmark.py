@@ -536,6 +536,7 @@ COUPLING_VARIANTS = {
     "as shipped": "",
     "the SDK's record write": (
         "from tap_ticketlogs.sdk_compat import SDKStream\n"
+        "assert hasattr(SDKStream, '_lean_writer'), 'the lean path was renamed'\n"
         "SDKStream._lean_writer = lambda self: None\n"
     ),
 }
