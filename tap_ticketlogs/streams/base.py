@@ -129,7 +129,7 @@ class TicketLogsStream(SDKStream[TToken]):
         super().__init__(tap, *args, **kwargs)
         self.run_context: RunContext = run_context_of(tap)
         self.run_stats = RunStats(self.name, self.logger)
-        self.bookmarks = Bookmarks(self, self.run_context, tap.state_writer.write_state)
+        self.bookmarks = Bookmarks(self, self.run_context, tap)
         # Every page goes through the session that keeps credentials on their origin.
         self._credential_safe_session = CredentialSafeSession()
         # One connection per concurrent request, reused across pages and windows.
@@ -178,6 +178,7 @@ class TicketLogsStream(SDKStream[TToken]):
         return shard_of(self.config).owns({"stream": self.name})
 
     @override
+    @reads_records
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Streams that read windows or parents override this and ask read_by_this_shard
         # (or split their records) themselves.

@@ -46,7 +46,7 @@ one interval of finished work.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ from tap_ticketlogs.streams.state_throttle import StateThrottle, throttle_for
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339, utc_now
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_ticketlogs.sdk_compat import SDKStream
@@ -63,15 +64,10 @@ if TYPE_CHECKING:
 class Bookmarks:
     """Where one stream resumes, and when its STATE goes out (see the module docstring)."""
 
-    def __init__(
-        self,
-        stream: SDKStream[Any],
-        run: RunContext,
-        write_state: Callable[[Any], None],
-    ) -> None:
+    def __init__(self, stream: SDKStream[Any], run: RunContext, tap: Tap) -> None:
         self._stream = stream
         self._run = run
-        self._write_state = write_state  # the tap's state writer: only a changed STATE goes out
+        self._tap = tap  # its state writer emits STATE only when it changed since the last
 
     def extraction_end(self) -> dt.datetime:
         """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
@@ -112,7 +108,7 @@ class Bookmarks:
         state["replication_key"] = stream.replication_key
         state["replication_key_value"] = to_rfc3339(value)
         if stream.state_write_allowed():
-            self._write_state(stream.tap_state)
+            self._tap.state_writer.write_state(stream.tap_state)
         else:
             # Held back by the STATE throttle: the SDK's next STATE (at the latest, the
             # stream's last) carries it.
