@@ -22,9 +22,10 @@ ratios printed compare like with like (absolute figures move with the machine's 
   time from the first request to the last answer (what concurrency can shorten; the
   interpreter's start-up is not in it), speed-ups over 1, and the ideal bound
   (requests x latency / concurrency).
-* coupling (only with ``--parts coupling``): the bulk read by the tap as shipped and with
-  sdk_compat's "lean record write" off (the SDK's per-record message path), each twice,
-  alternated: what that entry buys.
+* coupling (only with ``--parts coupling``): the bulk read by the tap as shipped, with
+  sdk_compat's "lean record write" off (the SDK's per-record message path), and with the
+  SDK's message writer instead of streams/output.py's too, each twice, alternated: what the
+  tap's own record path buys.
 * e2e (only with ``--parts e2e``): the TIXNGO sandbox -> ``meltano run tap-ticketlogs
   LOADER`` (target-postgres with several settings, pipelinewise-target-postgres) into a fresh
   schema of the local PostgreSQL, per loader variant, next to a dlt ``rest_api`` pipeline
@@ -539,12 +540,20 @@ COUPLING_VARIANTS = {
         "assert hasattr(SDKStream, '_lean_writer'), 'the lean path was renamed'\n"
         "SDKStream._lean_writer = lambda self: None\n"
     ),
+    "and the SDK's message writer": (
+        "from singer_sdk.io_base import SingerWriter\n"
+        "from tap_ticketlogs.sdk_compat import SDKStream\n"
+        "from tap_ticketlogs.tap import TapTicketLogs\n"
+        "SDKStream._lean_writer = lambda self: None\n"
+        "TapTicketLogs.message_writer_class = SingerWriter\n"
+    ),
 }
 
 
 def coupling(records: int, workdir: Path) -> None:
-    """The bulk read as shipped and with sdk_compat's "lean record write" switched off, each
-    variant twice, alternated: records/s, CPU per record."""
+    """The bulk read as shipped, with sdk_compat's "lean record write" switched off, and with
+    the SDK's message writer instead of streams/output.py's too, each variant twice,
+    alternated: records/s, CPU per record."""
     with Child([sys.executable, __file__, "serve", "--records", str(records)]) as server:
         config = bulk_config(server.url, window_hours=24, concurrency=8)
         command = tap_command(config, workdir, "coupling")
