@@ -18,7 +18,7 @@ from tap_ticketlogs.tap import TapTicketLogs
 # `decimal` becomes a Decimal that Meltano cannot write to the tap's JSON config, `integer`
 # fails on `abc` naming no setting, `array` on `a,b`, `options` on a value not listed. The
 # tap's own whole-number, list and choice settings are therefore `string`: the value reaches
-# the tap as given, and the tap reads it (config_validation.read_text_settings) or rejects it
+# the tap as given, and the tap reads it (settings.validation.read_text_settings) or rejects it
 # in one line that names the setting. `boolean` and `date_iso8601` pass through unharmed.
 # The SDK's built-in settings too: `flattening_max_depth=abc` or `stream_maps='{bad'` ended
 # in Meltano's traceback; as `string`, a JSON object given as text reaches the tap as text
