@@ -100,7 +100,7 @@ ALLOWED_IMPORTS = {
     "quiet_logs": set(),
     "sdk_compat": {"timeutil"},
     "http": {"errors", "timeutil"},
-    "settings": {"errors", "timeutil"},
+    "settings": {"http", "errors", "timeutil"},
     "streams": {"http", "sdk_compat", "errors", "timeutil"},
     "sources": {"streams", "http", "settings", "sdk_compat", "errors", "timeutil"},
     "tap": {"sources", "streams", "http", "settings", "sdk_compat", "quiet_logs", "errors"},

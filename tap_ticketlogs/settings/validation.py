@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, cast
-from urllib.parse import urlparse
 
 from jsonschema import Draft7Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from tap_ticketlogs.errors import ConfigError
+from tap_ticketlogs.http.session import transport_problem
 from tap_ticketlogs.timeutil import parse_datetime
 
 _WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
@@ -222,22 +221,11 @@ def _check_date_range(config: Mapping[str, Any]) -> None:
 
 
 def _check_url(setting: str, url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme == "https" and parsed.hostname:
-        return
-    if parsed.scheme == "http" and parsed.hostname and _is_loopback(parsed.hostname):
+    # The session's own rule (http.session), checked before any request is sent.
+    if transport_problem(url) is None:
         return
     msg = f"setting '{setting}' must be an https URL (plain http only on loopback), got {url!r}"
     raise ConfigError(msg)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def require_one_of(
