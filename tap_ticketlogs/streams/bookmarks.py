@@ -67,7 +67,7 @@ class Bookmarks:
     def __init__(self, stream: SDKStream[Any], run: RunContext, tap: Tap) -> None:
         self._stream = stream
         self._run = run
-        self._tap = tap  # its state writer emits STATE only when it changed since the last
+        self._run_tap = tap  # its state writer emits STATE only when it changed since the last
 
     def extraction_end(self) -> dt.datetime:
         """Upper bound of this run: ``end_date`` or now minus the lag, never the future.
@@ -108,7 +108,7 @@ class Bookmarks:
         state["replication_key"] = stream.replication_key
         state["replication_key_value"] = to_rfc3339(value)
         if stream.state_write_allowed():
-            self._tap.state_writer.write_state(stream.tap_state)
+            self._run_tap.state_writer.write_state(stream.tap_state)
         else:
             # Held back by the STATE throttle: the SDK's next STATE (at the latest, the
             # stream's last) carries it.
