@@ -38,16 +38,15 @@ SAMPLE_TIMEOUT_SECONDS = 30
 
 def sampling_sources(config: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
     """The configured sources whose ``discovery_sampling`` is on (``settings``: the tap's
-    settings schema, whose defaults say: TIXNGO only)."""
-    sources = []
-    for source, section_settings in settings["properties"].items():
-        section = config.get(source)
-        setting = section_settings.get("properties", {}).get("discovery_sampling")
-        if not section or setting is None:
-            continue
-        if section.get("discovery_sampling", setting.get("default", False)):
-            sources.append(source)
-    return sources
+    settings schema, which says which sections have the setting; its default, filled in
+    the config, is on for TIXNGO only)."""
+    return [
+        source
+        for source, section_settings in settings["properties"].items()
+        if "discovery_sampling" in section_settings.get("properties", {})
+        and config.get(source)
+        and config[source]["discovery_sampling"]
+    ]
 
 
 def sample_into_schemas(tap: Tap) -> dict[str, list[str]]:
@@ -60,9 +59,7 @@ def sample_into_schemas(tap: Tap) -> dict[str, list[str]]:
     sources = sampling_sources(tap.config, tap.config_jsonschema)
     if not sources:
         return added
-    sampler = type(tap)(
-        config=sampler_config(tap.config, tap.config_jsonschema, sources), setup_mapper=False
-    )
+    sampler = type(tap)(config=sampler_config(tap.config, sources), setup_mapper=False)
     for source in sources:
         streams = [
             stream
@@ -145,17 +142,14 @@ def _first_child_context(
     return None
 
 
-def sampler_config(
-    config: Mapping[str, Any], settings: Mapping[str, Any], sources: Iterable[str]
-) -> dict[str, Any]:
+def sampler_config(config: Mapping[str, Any], sources: Iterable[str]) -> dict[str, Any]:
     """The configuration the sampling tap runs with: small pages, quick to give up."""
     sampled: dict[str, Any] = {
         **config,
-        "max_retries": min(int(config.get("max_retries", 8)), SAMPLE_MAX_RETRIES),
-        "request_timeout": min(int(config.get("request_timeout", 60)), SAMPLE_TIMEOUT_SECONDS),
+        "max_retries": min(int(config["max_retries"]), SAMPLE_MAX_RETRIES),
+        "request_timeout": min(int(config["request_timeout"]), SAMPLE_TIMEOUT_SECONDS),
     }
     for source in sources:
-        page_size = settings["properties"][source]["properties"]["page_size"]
-        size = config[source].get("page_size", page_size.get("default", SAMPLE_RECORDS))
-        sampled[source] = {**config[source], "page_size": min(int(size), SAMPLE_RECORDS)}
+        size = min(int(config[source]["page_size"]), SAMPLE_RECORDS)
+        sampled[source] = {**config[source], "page_size": size}
     return sampled

@@ -127,5 +127,5 @@ class Shard:
 
 
 def shard_of(config: Mapping[str, Any]) -> Shard:
-    """The shard of a validated config."""
-    return Shard(int(config.get(SHARD_INDEX, 0)), int(config.get(SHARD_COUNT, 1)))
+    """The shard of a validated config (its defaults filled in)."""
+    return Shard(int(config[SHARD_INDEX]), int(config[SHARD_COUNT]))

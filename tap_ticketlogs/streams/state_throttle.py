@@ -75,6 +75,5 @@ def _monotonic() -> float:
 
 
 def throttle_for(config: Mapping[str, Any]) -> StateThrottle:
-    """The throttle a tap config asks for (``state_interval_seconds``, default 30)."""
-    value = config.get("state_interval_seconds")
-    return StateThrottle(float(DEFAULT_INTERVAL_SECONDS if value is None else value))
+    """The throttle a tap config asks for (``state_interval_seconds``, its default filled in)."""
+    return StateThrottle(float(config["state_interval_seconds"]))

@@ -17,7 +17,7 @@ from tap_ticketlogs.http.redaction import REDACTOR
 
 def tixngo_authenticator(section: Mapping[str, Any]) -> APIAuthenticatorBase:
     """Build the authenticator for the configured scheme (validated before any request)."""
-    scheme = section.get("auth_scheme", "bearer")
+    scheme = section["auth_scheme"]
     api_key = str(section["api_key"])
     if scheme == "bearer":
         return BearerTokenAuthenticator(token=api_key)
