@@ -15,6 +15,7 @@ from tap_ticketlogs.http.login_gate import LoginGate
 from tap_ticketlogs.http.responses import RetriableResponseError, entries_problem
 from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sources.akana.records import body_problem as akana_body_problem
+from tap_ticketlogs.sources.socialboards.sandbox import Ticket
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import error_lines, run_cli, run_tap, source_config
@@ -140,3 +141,26 @@ def test_the_socialboards_token_request_waits_out_retry_after(
         token = [e for e in sandbox.request_log if e["route"] == "POST /token"]
     assert [e["status"] for e in token] == [429, 200]
     assert token[1]["at"] - token[0]["at"] >= 1.0
+
+
+def test_a_ticket_without_its_replication_key_is_the_stream_s_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A listed ticket without lastThreadElementCreationTime ended in the SDK's KeyError."""
+    as_api = Ticket.as_api
+
+    def without_activity_time(ticket: Ticket) -> dict[str, Any]:
+        answer = as_api(ticket)
+        if ticket.id % 2 == 0:
+            answer.pop("lastThreadElementCreationTime")
+        return answer
+
+    monkeypatch.setattr(Ticket, "as_api", without_activity_time)
+    with Sandbox(seed=4, records=40, vendors=("socialboards",)) as sandbox:
+        result = run_cli(config=source_config(sandbox, "socialboards"), tmp_path=tmp_path)
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("tap-ticketlogs: error: Socialboards socialboards_tickets")
+    assert "a record the tap cannot read (KeyError: 'lastThreadElementCreationTime')" in line
+    assert "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith(line)

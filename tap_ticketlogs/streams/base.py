@@ -62,7 +62,8 @@ UNREADABLE_DATA = (TypeError, ValueError, KeyError, AttributeError, IndexError, 
 def reads_records(method: Method) -> Method:
     """Mark a stream's ``get_records`` or ``post_process``: an unexpected value it meets
     (a list where a date-time was, a string where a number was) becomes the stream's
-    one-line error naming the partition, instead of a traceback. Nothing is skipped: the
+    one-line error naming the partition, instead of a traceback; so does a record without
+    the replication key where the SDK moves the bookmark from it. Nothing is skipped: the
     bookmark has not moved past that record."""
     if method.__name__ == "get_records":
 
@@ -78,9 +79,14 @@ def reads_records(method: Method) -> Method:
     @functools.wraps(method)
     def guarded(self: TicketLogsStream[Any], row: Any, context: Context | None = None) -> Any:  # noqa: ANN401
         try:
-            return method(self, row, context)
+            record = method(self, row, context)
         except UNREADABLE_DATA as exc:
             raise self.unreadable_data_error(exc, context) from None
+        # Where the SDK moves the bookmark, it reads the record's replication key next.
+        key = self.replication_key
+        if not self.owns_bookmark and record is not None and key and key not in record:
+            raise self.unreadable_data_error(KeyError(key), context)
+        return record
 
     return guarded  # type: ignore[return-value]
 
