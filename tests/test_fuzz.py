@@ -227,6 +227,13 @@ def test_fuzzed_configs_end_in_records_or_one_line(
     base = _small_config(fuzz_sandbox)
     secrets = secrets_of(base)
     outcomes: Counter[str] = Counter()
+    # What the sandbox serves for the base config: a fuzzed secret that is also a value of
+    # the data (a date's first characters, "2026-0") shows up in the records without having
+    # leaked, so it proves nothing there. The base config's own secrets are never data.
+    clean = run_guarded(base)
+    assert clean.output is not None, clean.error
+    served = json.dumps(clean.output.messages)
+    assert not [secret for secret in secrets if secret in served]
 
     @fuzz_settings(CONFIG_EXAMPLES)
     @given(mutated_configs(base))
@@ -235,7 +242,8 @@ def test_fuzzed_configs_end_in_records_or_one_line(
         result = type(outcome.error).__name__ if outcome.error else "records"
         event(f"config: {result}")
         outcomes[result] += 1
-        assert_clean_outcome(outcome, secrets + secrets_of(config))
+        fuzzed = [secret for secret in secrets_of(config) if secret not in served]
+        assert_clean_outcome(outcome, secrets + fuzzed)
 
     check()
     record_property("fuzz_outcomes", dict(outcomes))
