@@ -30,6 +30,10 @@ Stream entries (:class:`SDKStream`):
   streams that write theirs once a unit of work is complete (``owns_bookmark``).
 - **state gate**: every STATE the SDK writes goes through ``Stream._write_state_message``;
   :meth:`SDKStream.state_write_allowed` is asked first (the STATE throttle).
+- **last STATE**: ``Stream.sync`` (final) ends in ``Stream._sync_records``, whose last STATE
+  write the gate may hold back; whoever drives the stream (``Tap.sync_all``, the SDK's test
+  runner, an orchestrator syncing one stream), a top-level sync ends with its STATE written
+  inside :meth:`SDKStream.last_state_block`.
 - **record hook**: ``Stream._write_record_message`` (and, for BATCH, ``Stream._sync_records``
   through the public ``get_batches``) see each record; :meth:`SDKStream.before_record_message`
   runs on both paths (schema evolution).
@@ -43,9 +47,11 @@ Stream entries (:class:`SDKStream`):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
+from contextlib import AbstractContextManager
 from types import FrameType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -139,6 +145,10 @@ class SDKStream(RESTStream[TToken]):
         """Whether a pending STATE may be written now; override to throttle (state gate)."""
         return True
 
+    def last_state_block(self) -> AbstractContextManager[None]:
+        """Around a stream's last STATE write; override so the gate lets it through."""
+        return contextlib.nullcontext()
+
     def before_record_message(self, record: dict[str, Any]) -> dict[str, Any]:
         """Called with each record just before its RECORD message or BATCH file (record hook)."""
         return record
@@ -221,6 +231,16 @@ class SDKStream(RESTStream[TToken]):
             # ticket list) that is still being read.
             return
         super()._increment_stream_state(latest_record, context=context)
+
+    @override
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> Generator[dict[Any, Any], Any, Any]:
+        yield from super()._sync_records(context, write_messages=write_messages)
+        if context is None and write_messages:
+            # The SDK's own last write came from the generator above, through the gate.
+            with self.last_state_block():
+                self._write_state_message()
 
     @override
     def _write_state_message(self) -> None:

@@ -7,8 +7,10 @@ module) needs a change. The last test keeps every other module on the public API
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import re
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sources.tixngo.streams import TixngoTicketStatusLogsStream
 from tap_ticketlogs.streams.base import TicketLogsStream
 from tap_ticketlogs.tap import TapTicketLogs
-from tests.helpers import run_tap, source_config
+from tests.helpers import TapOutput, run_tap, source_config
 
 PACKAGE = Path(sdk_compat.__file__).parent
 TIXNGO_PATH = "/organizer/report/ticket-status-logs"
@@ -157,6 +159,24 @@ def test_state_gate_sdk_state_messages_pass_the_gate(monkeypatch: pytest.MonkeyP
     # Every STATE was refused: none went out, and the gate was asked for each.
     assert output.states == []
     assert asked, "sdk_compat [state gate]: the SDK wrote its STATE messages another way"
+
+
+def test_last_state_a_stream_synced_on_its_own_ends_with_its_state() -> None:
+    assert "self._write_state_message()" in inspect.getsource(Stream._sync_records)
+    with Sandbox(seed=2, records=30, vendors=("tixngo",)) as sandbox:
+        # An interval no run reaches: only a stream's last STATE can go out.
+        tap = TapTicketLogs(
+            config={**source_config(sandbox, "tixngo"), "state_interval_seconds": 3600}
+        )
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            tap.streams["tixngo_ticket_status_logs"].sync()  # no Tap.sync_all around it
+    output = TapOutput.parse(buffer.getvalue())
+    assert output.states, "sdk_compat [last STATE]: a stream's sync ended without its STATE"
+    # Records wait in the tap's output block until a STATE follows them (output.py).
+    assert output.records("tixngo_ticket_status_logs"), "the stream's records never went out"
+    bookmarks = output.states[-1]["bookmarks"]["tixngo_ticket_status_logs"]
+    assert bookmarks["partitions"], "the last STATE does not hold the stream's bookmarks"
 
 
 def test_signal_handler_the_signal_handler_is_the_overridable_method() -> None:

@@ -15,6 +15,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -364,6 +365,10 @@ class TicketLogsStream(SDKStream[TToken]):
     @override
     def state_write_allowed(self) -> bool:
         return self.bookmarks.throttle_allows()
+
+    @override
+    def last_state_block(self) -> AbstractContextManager[None]:
+        return self.bookmarks.final()
 
     @override
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
