@@ -7,7 +7,7 @@ import copy
 import io
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
@@ -243,18 +243,25 @@ class TapTicketLogs(SDKTap):
 
     @classmethod
     @override
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        with closed_on_error(ctx):
+            super().cb_discover(ctx, param, value)
+
+    @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """``--test``: per configured source, one request that says ok or what failed."""
-        if value != CliTestOptionValue.All.value:
-            super().cb_test(ctx, param, value)
-            return
-        config, parse_env = cli_config_input(ctx)
-        tap = cls(config=config, parse_env_config=parse_env, validate_config=True)
-        results = tap.check_sources()
-        for section, problem in results.items():
-            outcome = "ok" if problem is None else f"FAILED: {problem}"
-            click.echo(f"tap-ticketlogs: test: {section}: {outcome}", err=True)
-        ctx.exit(0 if all(problem is None for problem in results.values()) else 1)
+        with closed_on_error(ctx):
+            if value != CliTestOptionValue.All.value:
+                super().cb_test(ctx, param, value)
+                return
+            config, parse_env = cli_config_input(ctx)
+            tap = cls(config=config, parse_env_config=parse_env, validate_config=True)
+            results = tap.check_sources()
+            for section, problem in results.items():
+                outcome = "ok" if problem is None else f"FAILED: {problem}"
+                click.echo(f"tap-ticketlogs: test: {section}: {outcome}", err=True)
+            ctx.exit(0 if all(problem is None for problem in results.values()) else 1)
 
     def check_sources(self) -> dict[str, str | None]:
         """Check each configured source with its first top-level stream: None means ok."""
@@ -309,3 +316,19 @@ class TapTicketLogs(SDKTap):
         # one-line error, so the next run resumes from them. They only ever cover records
         # already written, as on SIGTERM, where the SDK does the same.
         self.state_writer.write_state(self.state)
+
+
+@contextlib.contextmanager
+def closed_on_error(ctx: click.Context) -> Iterator[None]:
+    """Close ``ctx`` when an option's callback fails.
+
+    ``--discover`` and ``--test`` run as callbacks while click parses the options, before its
+    context is entered: when one raises (an invalid setting), click never closes the files it
+    opened for the other options (Meltano passes ``--state`` with ``--discover``), and the
+    interpreter prints a ResourceWarning after the tap's one-line error.
+    """
+    try:
+        yield
+    except BaseException:
+        ctx.close()
+        raise

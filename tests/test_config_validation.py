@@ -138,6 +138,26 @@ def test_invalid_config_is_one_line(config: dict[str, Any], expected: str, tmp_p
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("mode", ["--discover", "--test"])
+def test_an_invalid_config_leaves_no_file_open(mode: str, tmp_path: Path) -> None:
+    # As Meltano calls it: config, then the state file, then the mode; warnings shown once.
+    config, state = tmp_path / "tap.config.json", tmp_path / "state.json"
+    config.write_text(json.dumps(config_with(max_concurrency=0)))
+    state.write_text('{"bookmarks": {}}')
+    result = run_cli(
+        "--config",
+        str(config),
+        "--state",
+        str(state),
+        mode,
+        tmp_path=tmp_path,
+        env={"PYTHONWARNINGS": "once"},
+    )
+    assert result.returncode == 1
+    assert "ResourceWarning" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("tap-ticketlogs: error: setting 'max_con")
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
 def test_plain_http_is_accepted_on_loopback(host: str, tmp_path: Path) -> None:
     config = config_with(tixngo__base_url=f"http://{host}:9")
