@@ -42,7 +42,9 @@ Stream entries (:class:`SDKStream`):
   ``Stream._stream_maps`` and writes ``Stream._write_schema_message``.
 - **lean record write**: ``Stream._write_record_message`` goes to :meth:`SDKStream.write_record`
   (the tap's writer, one encoded line per record) unless fields are deselected;
-  ``Stream._process_record`` syncs children only where there are any; ``Stream._stream_version``.
+  ``Stream._process_record`` syncs children only where there are any, and never adds the
+  context keys to the record (each stream names its partition as the API spells it);
+  ``Stream._stream_version``.
 """
 
 from __future__ import annotations
@@ -272,10 +274,8 @@ class SDKStream(RESTStream[TToken]):
         child_context: Context | None = None,
         partition_context: Context | None = None,
     ) -> None:
+        # The SDK would add the partition's context keys to the record (``mobile_app_id``):
+        # the streams name the partition themselves, as the API spells it, and a second
+        # spelling of one id is one column twice for a loader that normalises names.
         if self.child_streams:
-            super()._process_record(record, child_context, partition_context)
-            return
-        # No child to sync: only what the SDK adds to every record, its partition keys.
-        for key, value in (partition_context or {}).items():
-            if key not in record:
-                record[key] = value
+            super()._process_record(record, child_context, partition_context=None)

@@ -99,7 +99,7 @@ def test_records_are_normalised(akana: Sandbox) -> None:
     for transaction_id, record in by_id.items():
         assert record["RequestDateTime"].endswith("Z")
         assert parse_datetime(record["RequestDateTime"]) == times[transaction_id]
-        assert record["app_version_id"] == KIOSK
+        assert record["AppVersionID"] == KIOSK
         assert isinstance(record["ResponseStatusCode"], int)
         assert isinstance(record["ResponseMessageSize"], int)
         assert re.fullmatch(r"P0Y0M0DT\d+H\d+M\d+\.\d{3}S", record["ResponseTime"])

@@ -86,7 +86,7 @@ def test_vendor_sample_is_shaped_into_a_record() -> None:
     assert row["ResponseTime"] == "P0Y0M0DT0H0M0.121S"  # kept as the API sent it
     assert row["response_time_ms"] == 121
     assert row["api_response_time_ms"] == 0
-    assert row["app_version_id"] == "7FuucUjB7B3AYcUVvQpEVv1B.demo"
+    assert row["AppVersionID"] == "7FuucUjB7B3AYcUVvQpEVv1B.demo"
     assert len(row["log_key"]) == 64
     # The same transaction asked for in another time zone keys the same.
     other_zone = dict(VENDOR_SAMPLE, RequestDateTime="2014-04-16T20:27:55+00:00")

@@ -25,6 +25,7 @@ CASES = "huawei_cases"
 LOGS = "huawei_case_operate_logs"
 LOGS_LABEL = "GET /v2/servicerequest/cases/{case_id}/operate-logs"
 CASES_LABEL = "GET /v2/servicerequest/cases"
+DETAIL_LABEL = "GET /v2/servicerequest/cases/{case_id}"
 LOGIN_LABEL = "POST /v3/auth/tokens"
 
 
@@ -59,7 +60,8 @@ def assert_matches_truth(records: list[dict[str, Any]], truth: list[CaseLog]) ->
     assert set(emitted) == set(by_id)
     for record in records:
         entry = by_id[record["incident_log_id"]]
-        assert record["case_id"] == entry.case_id == record["incident_id"]
+        assert record["incident_id"] == entry.case_id
+        assert "case_id" not in record  # the API's incident_id names the case, once
         assert record["operate_time"] == rfc3339(entry.when)
         assert record["timestamp_operate_time"] == rfc3339(entry.when)
         assert record["operate_type"] == entry.operate_type
@@ -339,7 +341,7 @@ def test_a_rejected_configured_token_is_one_line_without_the_token(
     result = run_cli(config=config, tmp_path=tmp_path)
     assert result.returncode == 1
     (line,) = error_lines(result.stderr)
-    assert "Huawei Cloud huawei_case_operate_logs [case_id=CS-1" in line
+    assert "Huawei Cloud huawei_cases [case_id=CS-1]" in line  # its detail page, first
     assert "HTTP 401" in line
     assert "rejected the credentials" in line
     assert token not in result.stderr + result.stdout
@@ -362,12 +364,22 @@ def test_configured_case_ids_are_used_exactly(sandbox: Sandbox) -> None:
     api = api_of(sandbox)
     chosen = [api.cases[3].case_id, api.cases[0].case_id]
     output = run_tap(huawei_config(sandbox, case_ids=[*chosen, chosen[0]], group_id="grp-ops"))
-    assert [case["incident_id"] for case in output.records(CASES)] == chosen
+    cases = output.records(CASES)
+    assert [case["incident_id"] for case in cases] == chosen
+    # Whole records from each case's detail page, the replication key among their fields.
+    truth = {case.case_id: case for case in api.cases}
+    for case in cases:
+        assert case["create_time"] == rfc3339(truth[case["incident_id"]].created)
+        assert case["status"] == truth[case["incident_id"]].status
+        assert case["business_type_name"] == truth[case["incident_id"]].business_type
     assert_matches_truth(
         output.records(LOGS), [entry for case_id in chosen for entry in api.logs[case_id]]
     )
     assert requests_served(sandbox, CASES_LABEL) == 0  # no list request at all
-    assert api.seen[("group_id", "grp-ops")] == requests_served(sandbox, LOGS_LABEL)
+    assert requests_served(sandbox, DETAIL_LABEL) == len(chosen)
+    assert api.seen[("group_id", "grp-ops")] == requests_served(
+        sandbox, LOGS_LABEL
+    ) + requests_served(sandbox, DETAIL_LABEL)
 
 
 def test_group_id_is_sent_to_both_endpoints(sandbox: Sandbox) -> None:
@@ -384,8 +396,8 @@ def test_an_error_body_names_the_case(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.returncode == 1
     (line,) = error_lines(result.stderr)
     assert line == (
-        "tap-ticketlogs: error: Huawei Cloud huawei_case_operate_logs "
-        "[case_id=CS-DOES-NOT-EXIST, offset=0]: HTTP 404: Not Found: "
+        "tap-ticketlogs: error: Huawei Cloud huawei_cases "
+        "[case_id=CS-DOES-NOT-EXIST]: HTTP 404: Not Found: "
         "OSM.00040404: The service ticket CS-DOES-NOT-EXIST does not exist"
     )
 

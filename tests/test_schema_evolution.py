@@ -17,6 +17,9 @@ PATH = "/organizer/report/ticket-status-logs"
 STREAM = "tixngo_ticket_status_logs"
 
 # One window of entries, as an API that grows fields would send them.
+#: An entry's time (the replication key), for the entries that carry nothing else of note.
+AT = "2026-01-01T09:00:00.000+01:00"
+
 ENTRIES: list[dict[str, Any]] = [
     {"id": "L1", "ticketId": "T-1", "actionDate": "2026-01-01T10:00:00.000+01:00"},
     {
@@ -30,14 +33,23 @@ ENTRIES: list[dict[str, Any]] = [
     {
         "id": "L3",
         "ticketId": "T-3",
+        "actionDate": "2026-01-01T12:00:00.000+01:00",
         "count": 2.5,
         "note": "hello",
         "scannedOn": "2026-01-01T12:00:00.5+02:00",
     },
-    {"id": "L4", "ticketId": "T-4", "count": "many", "closedTime": "soon", "note": "again"},
+    {
+        "id": "L4",
+        "ticketId": "T-4",
+        "actionDate": "2026-01-01T13:00:00.000+01:00",
+        "count": "many",
+        "closedTime": "soon",
+        "note": "again",
+    },
     {
         "id": "L5",
         "ticketId": "T-5",
+        "actionDate": "2026-01-01T14:00:00.000+01:00",
         "labels": ["a", "b"],
         "seat": {"row": 1},
         "vip": True,
@@ -120,7 +132,7 @@ def test_no_new_field_means_one_schema_message(httpserver: HTTPServer) -> None:
 
 def test_a_deselected_field_is_not_declared_again(httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_json(
-        {"result": [{"ticketId": "T-1", "deviceOs": "ios", "gate": "B"}]}
+        {"result": [{"ticketId": "T-1", "actionDate": AT, "deviceOs": "ios", "gate": "B"}]}
     )
     config = config_for(httpserver)
     catalog = TapTicketLogs(config=config).catalog_dict
@@ -140,7 +152,12 @@ def test_a_deselected_field_is_not_declared_again(httpserver: HTTPServer) -> Non
 
 def test_new_fields_reach_the_stream_maps_and_flattening(httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_json(
-        {"result": [{"ticketId": "T-1"}, {"ticketId": "T-2", "seat": {"row": 3}, "gate": "B"}]}
+        {
+            "result": [
+                {"ticketId": "T-1", "actionDate": AT},
+                {"ticketId": "T-2", "actionDate": AT, "seat": {"row": 3}, "gate": "B"},
+            ]
+        }
     )
     config = {
         **config_for(httpserver),

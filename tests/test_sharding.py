@@ -28,12 +28,12 @@ PRIMARY_KEYS = {
 }
 # The partition each stream's rows belong to: the column that holds its id.
 PARTITION_COLUMNS = {
-    "akana_transaction_logs": ("app_version_id", "app_version_id"),
-    "huawei_case_operate_logs": ("case_id", "case_id"),
+    "akana_transaction_logs": ("app_version_id", "AppVersionID"),
+    "huawei_case_operate_logs": ("case_id", "incident_id"),
     "huawei_cases": ("case_id", "incident_id"),
-    "socialboards_ticket_logs": ("ticket_id", "ticket_id"),
+    "socialboards_ticket_logs": ("ticket_id", "ticketId"),
     "socialboards_tickets": ("ticket_id", "id"),
-    "tixngo_ticket_status_logs": ("mobile_app_id", "mobile_app_id"),
+    "tixngo_ticket_status_logs": ("mobile_app_id", "mobileAppId"),
 }
 
 

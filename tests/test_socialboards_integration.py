@@ -83,7 +83,7 @@ def test_every_entry_of_every_ticket_arrives_exactly_once(
     assert [output.messages[i]["stream"] for i in schemas].count(LOGS) == 1
     assert min(i for i in schemas if output.messages[i]["stream"] == LOGS) < first_log
     for record in logs:
-        assert record["ticket_id"] in api.tickets
+        assert record["ticketId"] in api.tickets
         assert isinstance(record["user"], dict)
         assert isinstance(record["includedItems"]["categories"], list)
 

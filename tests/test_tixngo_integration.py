@@ -76,7 +76,7 @@ def test_every_entry_arrives_exactly_once(
     windows = len(MOBILE_APPS) * 24  # 24 windows of 30 h per app
     assert served > windows if page_size < 600 / windows else served == windows
     for record in records:
-        assert record["mobile_app_id"] in MOBILE_APPS
+        assert record["mobileAppId"] in MOBILE_APPS
         assert record["actionDate"].endswith("Z")
 
 

@@ -78,6 +78,17 @@ def sample_into_schemas(tap: Tap) -> dict[str, list[str]]:
             continue
         for name, records in samples.items():
             stream = tap.streams[name]
+            found_key = sampler.streams[name].replication_key
+            if found_key != stream.replication_key:
+                tap.logger.info(
+                    "discovery sampling of %s: %s entries carry their time as %s, not %s: "
+                    "it is the catalog's replication key",
+                    source,
+                    name,
+                    found_key,
+                    stream.replication_key,
+                )
+                stream.replication_key = found_key
             properties = stream.schema.get("properties", {})
             inferred = infer_properties(records, properties)
             if not inferred:
@@ -122,6 +133,10 @@ def _sample_source(streams: list[TicketLogsStream[Any]]) -> dict[str, list[dict[
             for record in itertools.islice(stream.request_records(context), SAMPLE_RECORDS)
         ]
         parents[type(stream)] = (stream, [dict(record) for record in raw], context)
+        # Before post-processing, which reads each record's time from the replication key.
+        found_key = stream.replication_key_from_sample(raw)
+        if found_key is not None:
+            stream.replication_key = found_key
         samples[stream.name] = [
             processed
             for processed in (stream.post_process(dict(record), context) for record in raw)

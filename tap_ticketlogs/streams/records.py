@@ -44,6 +44,18 @@ def _simplejson_bytes(value: Any) -> bytes:  # noqa: ANN401 - any parsed JSON va
     return text.encode()
 
 
+def carry_partition(record: dict[str, Any], field: str, partition_id: object) -> None:
+    """Name the record's partition in ``field``, the API's own name for it, unless the
+    API already sent a value there.
+
+    One spelling per fact: a second name for the same id (``mobile_app_id`` next to the
+    API's ``mobileAppId``) becomes one column twice in a loader that normalises names
+    to snake_case, which then stops. The API's value, when there is one, is kept as sent.
+    """
+    if record.get(field) in (None, ""):
+        record[field] = partition_id
+
+
 def log_key(record: Mapping[str, Any], partition_id: object) -> str:
     """A stable primary key for a log entry that carries no id of its own.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tap_ticketlogs.streams.records import log_key
+from tap_ticketlogs.streams.records import carry_partition, log_key
 from tap_ticketlogs.timeutil import iso_duration_to_ms, normalise, parse_datetime
 
 # The vendor page names the array ``TransactionInfo`` in its sample and ``TransactionsInfo``
@@ -111,7 +111,7 @@ def shape_transaction(row: dict[str, Any], app_version_id: str) -> dict[str, Any
     row["log_key"] = log_key(row, app_version_id)
     for field, derived in DURATION_FIELDS.items():
         row[derived] = duration_ms(row.get(field))
-    row["app_version_id"] = app_version_id
+    carry_partition(row, "AppVersionID", app_version_id)
     return row
 
 

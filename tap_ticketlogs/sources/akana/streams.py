@@ -13,12 +13,6 @@ from tap_ticketlogs.sources.akana.client import AkanaStream
 SCHEMA = th.PropertiesList(
     th.Property("TransactionID", th.StringType, required=True, description="Transaction id."),
     th.Property(
-        "app_version_id",
-        th.StringType,
-        required=True,
-        description="Partition: the app version the log was read for.",
-    ),
-    th.Property(
         "log_key",
         th.StringType,
         description="sha256 of the transaction (RequestDateTime in UTC) and app version.",
@@ -47,7 +41,13 @@ SCHEMA = th.PropertiesList(
     th.Property("HttpVerb", th.StringType),
     th.Property("AppID", th.StringType),
     th.Property("AppName", th.StringType),
-    th.Property("AppVersionID", th.StringType),
+    th.Property(
+        "AppVersionID",
+        th.StringType,
+        required=True,
+        description="Partition: the app version the log was read for, unless the entry "
+        "names its own.",
+    ),
     th.Property("AppVersionName", th.StringType),
     th.Property("AppRuntimeID", th.StringType),
     th.Property("ClientHost", th.StringType),

@@ -11,6 +11,9 @@
   parameter is a 400. Answer ``{total_count, incident_info_list}``, newest case first. A
   case's ``status`` is its current one, whatever ``query_end_time`` says, as on the real
   API: the list only knows each case's state now.
+- ``GET /v2/servicerequest/cases/{case_id}``: one case's details, ``{incident_detail_info}``,
+  with the fields the vendor's detail page lists (not quite the list's: no product category
+  or resolution, but the source and severity names); a case that does not exist is a 404.
 - ``GET /v2/servicerequest/cases/{case_id}/operate-logs``: ``offset`` (≤ 65 535)/``limit``
   (≤ 100), answer ``{total_count, incident_operate_log_list}``, oldest first.
 
@@ -49,6 +52,7 @@ LOGS_STREAM = "huawei_case_operate_logs"
 TOKENS_PATH = "/v3/auth/tokens"
 CASES_PATH = "/v2/servicerequest/cases"
 LOGS_PATH = "/v2/servicerequest/cases/{case_id}/operate-logs"
+DETAIL_PATH = "/v2/servicerequest/cases/{case_id}"
 MAX_LIMIT = 100
 MAX_OFFSET = 65_535
 MAX_STATUS = 20
@@ -114,6 +118,20 @@ CASES_PARAMS = frozenset(
     }
 )
 LOGS_PARAMS = frozenset({"group_id", "offset", "limit"})
+DETAIL_PARAMS = frozenset({"group_id"})
+# The fields the detail page (IncidentDetailInfoV2) shares with the list's entries.
+DETAIL_FIELDS_FROM_LIST = (
+    "xcustomer_id",
+    "xcustomer_name",
+    "status",
+    "incident_id",
+    "business_type_name",
+    "incident_type_name",
+    "customer_id",
+    "dc_name",
+    "simple_description",
+    "create_time",
+)
 # How long a case stays open, from submission to its closing operation.
 _LIFETIME_HOURS = (2.0, 21 * 24.0)
 # Share of closings that are cancellations.
@@ -333,6 +351,7 @@ class HuaweiAPI(VendorAPI):
             Route("POST", TOKENS_PATH, self.tokens, f"POST {TOKENS_PATH}"),
             Route("GET", CASES_PATH, self.list_cases, f"GET {CASES_PATH}"),
             Route("GET", LOGS_PATH, self.operate_logs, f"GET {LOGS_PATH}"),
+            Route("GET", DETAIL_PATH, self.case_detail, f"GET {DETAIL_PATH}"),
         ]
 
     def record_counts(self) -> dict[str, int]:
@@ -504,6 +523,25 @@ class HuaweiAPI(VendorAPI):
             "create_time": _local(case.created, zone),
             "label_list": [],
         }
+
+    def case_detail(self, request: Request) -> Response:
+        common = self._common(request, DETAIL_PARAMS)
+        if isinstance(common, Response):
+            return common
+        zone, language, _, _ = common
+        case_id = request.path_params["case_id"]
+        case = next((case for case in self.cases if case.case_id == case_id), None)
+        if case is None:
+            return _api_error(404, "OSM.00040404", f"The service ticket {case_id} does not exist")
+        listed = self._case_json(case, zone, language)
+        detail: dict[str, Any] = {
+            field: listed[field] for field in DETAIL_FIELDS_FROM_LIST if field in listed
+        }
+        detail["source_name"] = "Console"
+        detail["severity_name"] = "Normal"
+        detail["message_list"] = []
+        self.note_served(CASES_STREAM, [detail])
+        return Response.json(200, {"incident_detail_info": detail})
 
     def operate_logs(self, request: Request) -> Response:
         common = self._common(request, LOGS_PARAMS)

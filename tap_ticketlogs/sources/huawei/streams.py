@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import requests
 from singer_sdk import typing as th
@@ -35,6 +35,7 @@ from tap_ticketlogs.sources.huawei.settings import (
 )
 from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.parents import PrefetchedChildStream, PrefetchingParentStream
+from tap_ticketlogs.streams.records import carry_partition
 from tap_ticketlogs.timeutil import parse_datetime, to_rfc3339
 
 # The zone the tap asks for in X-Time-Zone, in the documented "GMT+8" form. The API's
@@ -44,6 +45,9 @@ REQUEST_TIME_ZONE = "GMT+0"
 # Format of query_start_time/query_end_time (the v1 list documents "2019-05-22 03:30:52";
 # the v2 page gives only a 32-character string), written in the requested zone.
 QUERY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: One case's details (``huawei.case_ids``): ``{"incident_detail_info": {...}}``.
+DETAIL_PATH = "/v2/servicerequest/cases/{case_id}"
+DETAIL_KEY = "incident_detail_info"
 _CASE_IN_PATH = re.compile(r"/cases/([^/?]+)/operate-logs")
 
 CASE_DATETIME_FIELDS = ("create_time", "confirmed_time")
@@ -79,8 +83,12 @@ CASES_SCHEMA = th.PropertiesList(
 
 LOGS_SCHEMA = th.PropertiesList(
     th.Property("incident_log_id", th.StringType, required=True, description="Log entry id."),
-    th.Property("case_id", th.StringType, required=True, description="Partition: the case."),
-    th.Property("incident_id", th.StringType, description="The case id as the API sends it."),
+    th.Property(
+        "incident_id",
+        th.StringType,
+        required=True,
+        description="Partition: the case, as the API sends it (the case read, if it does not).",
+    ),
     th.Property("operate_type", th.IntegerType),
     th.Property("operator_type", th.IntegerType),
     th.Property("operator_id", th.StringType),
@@ -238,10 +246,12 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     owns_bookmark = True
     schema = CASES_SCHEMA
     records_key = "incident_info_list"
-    answer_keys = (records_key, "total_count", "error_code")
+    answer_keys = (records_key, "total_count", "error_code", "incident_detail_info")
 
     # The listing being paged: its filters (status, creation range); main thread only.
     _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
+    # The configured case whose detail page is being read, if any; main thread only.
+    _detail_case: str | None = None
 
     @override
     def check_connection(self) -> None:
@@ -260,10 +270,10 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         configured = self.source_config.get("case_ids")
         if configured:
-            # Exactly the configured cases, without a list request: the record carries
-            # only the id (the list cannot be filtered by several ids at once).
+            # Exactly the configured cases, each from its detail page (the list cannot be
+            # filtered by several ids at once): a whole record, its creation time included.
             for case_id in dict.fromkeys(str(case_id) for case_id in configured):
-                yield {"incident_id": case_id}
+                yield from self._detail_of(case_id)
             return
         upper = self.bookmarks.extraction_end()
         if all(stream.bookmarks.start(None) >= upper for stream in self.selected_streams()):
@@ -290,6 +300,35 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
                     seen.add(case_id)
                     self._track(case_id, case)
                     yield case
+
+    def _detail_of(self, case_id: str) -> Iterator[dict[str, Any]]:
+        self._detail_case = case_id
+        try:
+            yield from super().request_records({"case_id": case_id})
+        finally:
+            self._detail_case = None
+
+    @override
+    def get_url(self, context: Context | None) -> str:
+        if self._detail_case is None:
+            return super().get_url(context)
+        return f"{self.url_base}{DETAIL_PATH.format(case_id=quote(self._detail_case, safe=''))}"
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        if self._detail_case is None:
+            return super().parse_response(response)
+        return [decoded_json(response)[DETAIL_KEY]]
+
+    @override
+    def body_problem(self, body: Any) -> str | None:
+        if self._detail_case is None:
+            return super().body_problem(body)
+        if isinstance(body, dict) and body.get("error_code") and DETAIL_KEY not in body:
+            return huawei_error_text(body)
+        if not isinstance(body, dict) or not isinstance(body.get(DETAIL_KEY), dict):
+            return f"the answer carries no '{DETAIL_KEY}' object"
+        return None
 
     def _listing_pages(self, listing: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self._listing = listing
@@ -373,6 +412,9 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     def get_url_params(
         self, context: Context | None, next_page_token: int | None
     ) -> dict[str, Any]:
+        if self._detail_case is not None:
+            # The detail page takes no paging and no time range.
+            return {"group_id": self.source_config.get("group_id") or None}
         # Cases up to this run's bound (a later case has no log before it), filtered as
         # the listing being paged asks.
         return {
@@ -498,7 +540,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
         if instant < self.since() or instant >= self.bookmarks.extraction_end():
             return None
         row["operate_time"] = operate_time
-        row["case_id"] = context["case_id"]
+        carry_partition(row, "incident_id", context["case_id"])
         row["incident_log_id"] = str(row["incident_log_id"])
         return row
 

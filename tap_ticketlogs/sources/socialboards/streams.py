@@ -38,7 +38,7 @@ from tap_ticketlogs.sources.socialboards.pagination import SkipTakePaginator, en
 from tap_ticketlogs.sources.socialboards.times import normalise_api_time, parse_api_time
 from tap_ticketlogs.streams.base import TicketLogsStream, reads_records
 from tap_ticketlogs.streams.parents import PrefetchedChildStream, PrefetchingParentStream
-from tap_ticketlogs.streams.records import log_key
+from tap_ticketlogs.streams.records import carry_partition, log_key
 from tap_ticketlogs.timeutil import parse_datetime, utc_now
 
 NO_ERROR = -1
@@ -97,7 +97,13 @@ TICKET_LOG_SCHEMA = th.PropertiesList(
         required=True,
         description="Stable key: sha256 of the entry as sent and its ticket id.",
     ),
-    th.Property("ticket_id", th.IntegerType, required=True, description="The ticket (partition)."),
+    th.Property(
+        "ticketId",
+        th.IntegerType,
+        required=True,
+        description="Partition: the ticket (the request's ticketId), unless the entry names "
+        "its own.",
+    ),
     th.Property("time", th.DateTimeType, description="When it happened (UTC, 7 digits)."),
     th.Property("actionType", th.StringType),
     th.Property("actionString", th.StringType),
@@ -444,7 +450,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
             if "time" in record:
                 record["time"] = normalise_api_time(record["time"])
             record["log_key"] = key
-            record["ticket_id"] = ticket_id
+            carry_partition(record, "ticketId", ticket_id)
             yield record
 
     def complete_run(self) -> None:

@@ -57,6 +57,7 @@ class TixngoAPI(VendorAPI):
         auth_scheme: str = "bearer",
         auth_header: str = "Authorization",
         extra_apps: int = 0,
+        time_field: str = "actionDate",
     ) -> None:
         if auth_scheme not in AUTH_SCHEMES:
             msg = f"unknown auth scheme {auth_scheme!r}; choose one of {', '.join(AUTH_SCHEMES)}"
@@ -66,6 +67,9 @@ class TixngoAPI(VendorAPI):
         # undocumented_fields: entries carry fields the tap's schema does not know, as an API
         # that grows new fields would send them.
         self._undocumented_fields = undocumented_fields
+        # time_field: the name the entries carry their time under. The vendor page lists no
+        # entry fields, so another account's API may well call it otherwise.
+        self.time_field = time_field
         # extra_apps: more mobile apps (in UTC) beyond the three, e.g. for a benchmark.
         self.apps: dict[str, dt.tzinfo] = {
             **MOBILE_APPS,
@@ -197,6 +201,8 @@ class TixngoAPI(VendorAPI):
         page = entries[offset : offset + limit]
         if self.extended:
             page = [self._extended_entry(app, entry) for entry in page]
+        if self.time_field != "actionDate":
+            page = [_time_named(entry, self.time_field) for entry in page]
         self.note_served(STREAM, page)
         pagination: dict[str, Any] = {"limit": limit}
         if offset + limit < len(entries):
@@ -209,6 +215,11 @@ class TixngoAPI(VendorAPI):
             elif style == 2:
                 pagination["nextPageKey"] = ""
         return Response.json(200, {"pagination": pagination, "result": page})
+
+
+def _time_named(entry: dict[str, Any], name: str) -> dict[str, Any]:
+    """``entry`` with its time under ``name`` (its place in the entry kept)."""
+    return {name if field == "actionDate" else field: value for field, value in entry.items()}
 
 
 def _passes_filters(entry: dict[str, Any], request: Request) -> bool:

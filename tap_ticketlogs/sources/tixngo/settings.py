@@ -57,6 +57,15 @@ SECTION = th.ObjectType(
         title="TIXNGO mobile app ids",
         description="Mobile applications to extract; one partition (and bookmark) each.",
     ),
+    th.Property(
+        "time_field",
+        th.StringType,
+        title="TIXNGO time field",
+        description="The entry field that holds when the action happened: the stream's "
+        "replication key. Default: found by discovery sampling (actionDate if the entries "
+        "carry it, else the one field every sampled entry carries as a date-time); "
+        "actionDate without a sample.",
+    ),
     window_hours_setting("TIXNGO", "from/to time"),
     page_size_setting("TIXNGO", "limit", PAGE_SIZE_MAX),
     discovery_sampling_setting("TIXNGO", documented=False),

@@ -10,16 +10,20 @@ from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
+from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.sources.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.sources.tixngo.pagination import NextPageKeyPaginator
 from tap_ticketlogs.streams.base import reads_records
-from tap_ticketlogs.streams.records import log_key
+from tap_ticketlogs.streams.records import carry_partition, log_key
+from tap_ticketlogs.streams.schema_evolution import infer_properties
 from tap_ticketlogs.streams.windows import WINDOW_END, WINDOW_START, WindowedStream
 from tap_ticketlogs.timeutil import normalise
 
-# Entry fields that carry a date-time; normalised to UTC when present. The vendor page does
-# not list the entry fields, so any other field is passed through untouched.
-DATETIME_FIELDS = ("actionDate",)
+#: The entry field taken for the entry's time when neither ``tixngo.time_field`` nor
+#: discovery sampling names another. The vendor page lists no entry fields: this is the
+#: tap's guess, and an account's entries may carry their time under another name
+#: (``logDate``), which sampling finds (see :meth:`replication_key_from_sample`).
+DEFAULT_TIME_FIELD = "actionDate"
 
 SCHEMA = th.PropertiesList(
     th.Property(
@@ -29,7 +33,11 @@ SCHEMA = th.PropertiesList(
         description="Stable key: sha256 of the API id (or of the whole entry) and the app.",
     ),
     th.Property(
-        "mobile_app_id", th.StringType, required=True, description="Partition: the mobile app."
+        "mobileAppId",
+        th.StringType,
+        required=True,
+        description="Partition: the mobile app the entry was read for (the request's "
+        "mobileAppId), unless the entry names its own.",
     ),
     th.Property("ticketId", th.StringType),
     th.Property("eventId", th.StringType),
@@ -54,7 +62,7 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     name = "tixngo_ticket_status_logs"
     path = "/organizer/report/ticket-status-logs"
     primary_keys: ClassVar[list[str]] = ["log_key"]
-    replication_key = "actionDate"
+    replication_key = DEFAULT_TIME_FIELD
     is_sorted = False
     # The endpoint page documents `result` (the entries, maybe none) on every answer.
     records_key = "result"
@@ -65,6 +73,25 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
     source_label = "TIXNGO"
     partition_key = "mobile_app_id"
     described_params = ("paginationKey",)
+
+    @override
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        configured = self.source_config.get("time_field")
+        if configured:
+            self.replication_key = configured
+            self.schema = with_time_field(self.schema, configured)
+
+    @override
+    def replication_key_from_sample(self, records: list[dict[str, Any]]) -> str | None:
+        # A field the user named is kept; so is the default where the entries carry it.
+        key = self.replication_key
+        if self.source_config.get("time_field") or not records:
+            return None
+        if all(record.get(key) not in (None, "") for record in records):
+            return None
+        found = time_fields(records)
+        return found[0] if len(found) == 1 else None
 
     @property
     @override
@@ -113,11 +140,56 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
             row["log_key"] = hashlib.sha256(f"{app_id}\x1f{entry_id}".encode()).hexdigest()
         else:
             row["log_key"] = log_key(row, app_id)
-        for field in DATETIME_FIELDS:
-            if field in row:
-                row[field] = normalise(row[field])
-        row["mobile_app_id"] = app_id
+        key = self.replication_key or DEFAULT_TIME_FIELD
+        when = row.get(key)
+        if when in (None, ""):
+            raise self.no_time_error(row, key, context)
+        row[key] = normalise(when)
+        if key != DEFAULT_TIME_FIELD and row.get(DEFAULT_TIME_FIELD):
+            row[DEFAULT_TIME_FIELD] = normalise(row[DEFAULT_TIME_FIELD])
+        carry_partition(row, "mobileAppId", app_id)
         return row
+
+    def no_time_error(
+        self, row: dict[str, Any], key: str, context: Context | None
+    ) -> SourceAPIError:
+        """An entry without the replication key: the tap's guess of the time field is wrong
+        for this account, and the bookmark cannot be trusted with it."""
+        found = time_fields([row])
+        shown = ", ".join(found) if found else "none"
+        return SourceAPIError(
+            source=self.source_label,
+            stream=self.name,
+            partition=", ".join(f"{name}={value}" for name, value in (context or {}).items()),
+            status=None,
+            detail=f"an entry carries no '{key}' (the replication key); its date-time fields: "
+            f"{shown}. Name the entry's time field in 'tixngo.time_field' (and run discovery "
+            "again if the catalog is kept)",
+        )
+
+
+def time_fields(records: list[dict[str, Any]]) -> list[str]:
+    """The fields every record carries as a date-time, in the first record's order."""
+    inferred = infer_properties(records, {})
+    return [
+        name
+        for name in records[0]
+        if inferred.get(name, {}).get("format") == "date-time"
+        and all(record.get(name) not in (None, "") for record in records)
+    ]
+
+
+def with_time_field(schema: dict[str, Any], field: str) -> dict[str, Any]:
+    """``schema`` declaring ``field`` as the entries' date-time, if it does not already."""
+    properties = schema["properties"]
+    if properties.get(field, {}).get("format") == "date-time":
+        return schema
+    described = {
+        "type": ["string"],
+        "format": "date-time",
+        "description": "When the action happened (UTC): the entries' time field.",
+    }
+    return {**schema, "properties": {**properties, field: described}}
 
 
 STREAM_TYPES = (TixngoTicketStatusLogsStream,)
