@@ -45,6 +45,15 @@ PRIMARY_KEYS = {
     "socialboards_tickets": ["id"],
     "tixngo_ticket_status_logs": ["log_key"],
 }
+# The replication key each stream's catalog declares: a column no row may leave NULL.
+REPLICATION_KEYS = {
+    "akana_transaction_logs": "RequestDateTime",
+    "huawei_case_operate_logs": "operate_time",
+    "huawei_cases": "create_time",
+    "socialboards_ticket_logs": "time",
+    "socialboards_tickets": "lastThreadElementCreationTime",
+    "tixngo_ticket_status_logs": "actionDate",
+}
 # Streams whose rows are log entries read incrementally (the parents are re-listed).
 LOG_STREAMS = (
     "akana_transaction_logs",
@@ -150,6 +159,23 @@ def primary_key(connection: psycopg.Connection[Any], schema: str, table: str) ->
     return [name for (name,) in rows]
 
 
+def rows_without_replication_key(
+    connection: psycopg.Connection[Any], schema: str
+) -> dict[str, int]:
+    """Per table, the rows whose replication-key column is NULL (or missing altogether)."""
+    counts = {}
+    for stream, key in REPLICATION_KEYS.items():
+        if key not in column_types(connection, schema, stream):
+            counts[stream] = -1
+            continue
+        row = connection.execute(
+            f'select count(*) from "{schema}"."{stream}" where "{key}" is null'
+        ).fetchone()
+        assert row is not None
+        counts[stream] = int(row[0])
+    return counts
+
+
 def extracted_after(
     connection: psycopg.Connection[Any], schema: str, table: str, moment: Any
 ) -> int:
@@ -174,6 +200,7 @@ def test_meltano_run_into_postgres(project: tuple[MeltanoProject, psycopg.Connec
     meltano.meltano("run", "tap-ticketlogs", "target-postgres")
     truth = sandbox.stats()["records"]
     assert row_counts(db, schema) == {stream: truth[stream] for stream in STREAMS}
+    assert rows_without_replication_key(db, schema) == dict.fromkeys(STREAMS, 0)
     for stream, keys in PRIMARY_KEYS.items():
         assert primary_key(db, schema, stream) == keys, stream
 
@@ -353,6 +380,7 @@ def test_every_field_served_lands_in_postgres_new_fields_mid_run_included(
             # skips idle tickets by design): the new fields arrive in the middle of it.
             meltano.meltano("run", "--full-refresh", "tap-ticketlogs", "target-postgres")
             after = {stream: column_types(db, schema, stream) for stream in STREAMS}
+            assert rows_without_replication_key(db, schema) == dict.fromkeys(STREAMS, 0)
             rows = {
                 stream: [
                     row for (row,) in db.execute(f'select to_jsonb(t) from "{schema}"."{stream}" t')
@@ -384,3 +412,37 @@ def test_every_field_served_lands_in_postgres_new_fields_mid_run_included(
                     value,
                     row[name],
                 )
+
+
+def test_parents_named_by_id_load_whole_rows(
+    project: tuple[MeltanoProject, psycopg.Connection[Any]],
+) -> None:
+    """``socialboards.ticket_ids`` and ``huawei.case_ids`` (the other mode of the sources with
+    parents), as a user sets them: the named tickets and cases arrive as whole rows, their
+    replication keys filled, with the same values a listing run loads."""
+    meltano, db = project
+    sandbox, schema = meltano.sandbox, meltano.schema
+    huawei = sandbox.vendors["huawei"]
+    socialboards = sandbox.vendors["socialboards"]
+    case_ids = [case.case_id for case in huawei.cases[:3]]  # type: ignore[attr-defined]
+    ticket_ids = list(socialboards.tickets)[:3]  # type: ignore[attr-defined]
+    meltano.meltano("run", "tap-ticketlogs", "target-postgres")
+    query = f'select incident_id, to_jsonb(t) from "{schema}".huawei_cases t'
+    listed = dict(db.execute(query).fetchall())
+    for table in STREAMS:
+        db.execute(f'drop table "{schema}"."{table}"')
+    meltano.meltano(
+        "run", "--full-refresh", "tap-ticketlogs", "target-postgres",
+        TAP_TICKETLOGS_HUAWEI_CASE_IDS=",".join(case_ids),
+        TAP_TICKETLOGS_SOCIALBOARDS_TICKET_IDS=",".join(str(t) for t in ticket_ids),
+    )  # fmt: skip
+    counts = row_counts(db, schema)
+    assert counts["huawei_cases"] == len(case_ids)
+    assert counts["socialboards_tickets"] == len(ticket_ids)
+    assert rows_without_replication_key(db, schema) == dict.fromkeys(STREAMS, 0)
+    cases = dict(db.execute(query).fetchall())
+    # The detail page's fields that the list also sends have the list's values.
+    for case_id, row in cases.items():
+        before = listed[case_id]
+        for field in ("status", "create_time", "business_type_name", "customer_id", "dc_name"):
+            assert row[field] == before[field], (case_id, field)
