@@ -101,3 +101,19 @@ def test_the_partition_is_named_once_whatever_the_api_sends(sandbox: Sandbox) ->
         records = output.records(stream)
         assert records, stream
         assert all(record.get(field) not in (None, "") for record in records), stream
+
+
+@pytest.mark.parametrize("mode", ["listed", "named by id"])
+def test_every_record_carries_its_replication_key(sandbox: Sandbox, mode: str) -> None:
+    config = sandbox.tap_config()
+    if mode == "named by id":
+        huawei, socialboards = sandbox.vendors["huawei"], sandbox.vendors["socialboards"]
+        config["huawei"]["case_ids"] = [case.case_id for case in huawei.cases[:4]]  # type: ignore[attr-defined]
+        config["socialboards"]["ticket_ids"] = list(socialboards.tickets)[:4]  # type: ignore[attr-defined]
+    output = run_tap(config)
+    for stream in sorted({m["stream"] for m in output.messages if m["type"] == "SCHEMA"}):
+        (key,) = output.schema(stream)["bookmark_properties"]
+        records = output.records(stream)
+        assert records, (stream, mode)
+        missing = [record for record in records if record.get(key) in (None, "")]
+        assert missing == [], f"{stream} ({mode}): {len(missing)} records without {key}"
