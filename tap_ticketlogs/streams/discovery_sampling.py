@@ -88,6 +88,9 @@ def sample_into_schemas(tap: Tap) -> dict[str, list[str]]:
                     found_key,
                     stream.replication_key,
                 )
+                if not any(stream.replication_key in record for record in records):
+                    # The guess proved wrong: the catalog does not declare it either.
+                    vars(stream)["schema"] = without_property(stream.schema, stream.replication_key)
                 stream.replication_key = found_key
             properties = stream.schema.get("properties", {})
             inferred = infer_properties(records, properties)
@@ -168,3 +171,10 @@ def sampler_config(config: Mapping[str, Any], sources: Iterable[str]) -> dict[st
         size = min(int(config[source]["page_size"]), SAMPLE_RECORDS)
         sampled[source] = {**config[source], "page_size": size}
     return sampled
+
+
+def without_property(schema: Mapping[str, Any], name: str | None) -> dict[str, Any]:
+    """A copy of ``schema`` that does not declare ``name``."""
+    copied = copy.deepcopy(dict(schema))
+    copied.get("properties", {}).pop(name, None)
+    return copied

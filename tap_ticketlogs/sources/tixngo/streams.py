@@ -180,10 +180,15 @@ def time_fields(records: list[dict[str, Any]]) -> list[str]:
 
 
 def with_time_field(schema: dict[str, Any], field: str) -> dict[str, Any]:
-    """``schema`` declaring ``field`` as the entries' date-time, if it does not already."""
-    properties = schema["properties"]
+    """``schema`` declaring ``field`` as the entries' date-time, and not the guess it replaces
+    (declared again by schema evolution if the entries carry it after all)."""
+    properties = {
+        name: prop
+        for name, prop in schema["properties"].items()
+        if name != DEFAULT_TIME_FIELD or field == DEFAULT_TIME_FIELD
+    }
     if properties.get(field, {}).get("format") == "date-time":
-        return schema
+        return {**schema, "properties": properties}
     described = {
         "type": ["string"],
         "format": "date-time",
