@@ -1,6 +1,7 @@
 """Plots of one scripts/benchmark.py run, and the short table docs/performance.md shows with them.
 
     .venv/bin/python scripts/benchmark.py --plots docs/img    # run, plot, update the doc
+    .venv/bin/python scripts/benchmark_plots.py docs/img      # replot its figures.json
 
 benchmark.py records its figures in FIGURES as it prints them; with ``--plots`` they are
 plotted once its parts have run (``plotted``): records/s and peak RSS against records (the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ FIGURES: dict[str, list[dict[str, Any]]] = {"bulk": [], "memory": [], "many": []
 
 PERFORMANCE_DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 START, END = "<!-- plots:start -->", "<!-- plots:end -->"
+FIGURES_FILE = "figures.json"
 RATE_PLOT = "records-per-second.svg"
 RSS_PLOT = "peak-rss.svg"
 SPEEDUP_PLOT = "concurrency-speedup.svg"
@@ -89,30 +92,36 @@ def _speedup(plt: Any, path: Path) -> None:  # noqa: ANN401
     plt.close(figure)
 
 
+def _count(value: float) -> str:
+    """A count as the docs write it: 1 000 000."""
+    return f"{value:,.0f}".replace(",", " ")
+
+
 def figures_table() -> str:
     """The table of this run: one row per figure the plots show."""
     rows = ["| figure | value |", "|---|---|"]
     for tap, loop in zip(_series("bulk", "tap"), _series("bulk", "loop"), strict=False):
         rows.append(
-            f"| bulk, {tap['records']:,} records: tap / loop records/s | "
+            f"| bulk, {_count(tap['records'])} records: tap / loop records/s | "
             f"{tap['records_per_s'] / loop['records_per_s']:.2f} "
-            f"({tap['records_per_s']:,.0f} vs {loop['records_per_s']:,.0f}/s) |"
+            f"({_count(tap['records_per_s'])} vs {_count(loop['records_per_s'])}/s) |"
         )
     memory = _series("memory", "tap")
     if memory:
         first, last = memory[0], memory[-1]
         rows.append(
-            f"| peak RSS, one window: {first['records']:,} -> {last['records']:,} records | "
-            f"{first['peak_rss_mb']:.1f} -> {last['peak_rss_mb']:.1f} MB "
+            f"| peak RSS, one window: {_count(first['records'])} → "
+            f"{_count(last['records'])} records | "
+            f"{first['peak_rss_mb']:.1f} → {last['peak_rss_mb']:.1f} MB "
             f"(x {last['peak_rss_mb'] / first['peak_rss_mb']:.2f}) |"
         )
     for run in sorted(FIGURES["many"], key=lambda run: run["max_concurrency"])[1:]:
         rows.append(
-            f"| many partitions, max_concurrency {run['max_concurrency']}: x sequential | "
+            f"| many partitions, `max_concurrency` {run['max_concurrency']}: x sequential | "
             f"{run['speedup']:.2f} (bound {run['ideal']:.2f}; "
             f"wall clock {run['wall_speedup']:.2f}) |"
         )
-    return "\n".join(rows).replace(",", " ")
+    return "\n".join(rows)
 
 
 def write_plots(folder: Path, conditions: str) -> list[Path]:
@@ -120,7 +129,10 @@ def write_plots(folder: Path, conditions: str) -> list[Path]:
     docs/img (the one the doc links)."""
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    (folder / FIGURES_FILE).write_text(
+        json.dumps({"conditions": conditions, **FIGURES}, indent=1) + "\n"
+    )
+    written = [folder / FIGURES_FILE]
     if FIGURES["bulk"] or FIGURES["memory"]:
         _against_records(plt, "records_per_s", "records/s", folder / RATE_PLOT)
         _against_records(plt, "peak_rss_mb", "peak RSS, MB", folder / RSS_PLOT)
@@ -172,4 +184,20 @@ def plotted(folder: Path | None) -> Iterator[None]:
     yield
     if folder is not None:
         for path in write_plots(folder, run_conditions()):
-            print(f"plot: {path}")
+            print(f"wrote {path}")
+
+
+def main() -> None:
+    """Replot a folder's figures.json (the table too, for docs/img) without rerunning."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    folder = parser.parse_args().folder
+    saved = json.loads((folder / FIGURES_FILE).read_text())
+    for part in FIGURES:
+        FIGURES[part] = saved[part]
+    for path in write_plots(folder, saved["conditions"]):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

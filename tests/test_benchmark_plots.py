@@ -27,7 +27,7 @@ def test_a_smoke_run_with_plots_writes_the_three_plots(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     for name in PLOTS:
-        assert f"plot: {folder / name}" in result.stdout
+        assert f"wrote {folder / name}" in result.stdout
         svg = (folder / name).read_text()
         assert ET.fromstring(svg).tag == SVG
     # The labels say what is plotted; the bound is drawn next to the measured speed-up.

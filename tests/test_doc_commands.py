@@ -3,7 +3,8 @@
 A fenced ``sh`` block is preceded by one of two HTML comments (invisible on GitHub):
 ``<!-- run-by: tests/test_x.py::test_name -->``, naming the test that runs it, or
 ``<!-- not-run: reason -->``. A new block without either fails here, naming it; a run-by that
-names a test that does not exist fails too. The sandbox block of docs/sandbox.md is run here.
+names a test that does not exist fails too. The sandbox block of docs/sandbox.md is run here,
+and every relative link of these files is checked.
 """
 
 from __future__ import annotations
@@ -110,3 +111,14 @@ def test_the_sandbox_docs_block_runs_as_written(tmp_path: Path) -> None:
         "tixngo_ticket_status_logs",
     }
     assert messages[-1]["type"] == "STATE"
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    # The README's text moved to docs/: a link left pointing at the old place fails here.
+    broken = [
+        f"{doc.relative_to(ROOT)}: {target}"
+        for doc in DOCS
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text(encoding="utf-8"))
+        if not target.startswith(("http://", "https://")) and not (doc.parent / target).exists()
+    ]
+    assert not broken
