@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import benchmark_plots
 import msgspec
 
 from tap_ticketlogs.sandbox.core import VendorAPI
@@ -95,6 +96,15 @@ class Run:
     @property
     def cpu_us_per_record(self) -> float:
         return 1e6 * self.cpu_seconds / self.records if self.records else 0.0
+
+    def figures(self) -> dict[str, float]:
+        """What the plots show of this run (scripts/benchmark_plots.py)."""
+        return {
+            "records": self.records,
+            "records_per_s": self.records_per_s,
+            "peak_rss_mb": self.peak_rss_mb,
+            "cpu_us_per_record": self.cpu_us_per_record,
+        }
 
 
 def cpu_seconds_of(pid: int) -> float | None:
@@ -283,6 +293,8 @@ def bulk(records: int, workdir: Path) -> None:
         f"{'server CPU µs/rec':>19}"
     )
     runs = (("tap (max_concurrency 8)", tap), ("plain requests + orjson loop", loop))
+    for client, run in (("tap", tap), ("loop", loop)):
+        benchmark_plots.FIGURES["bulk"].append({"client": client, **run.figures()})
     for index, (name, run) in enumerate(runs):
         before, after = server_cpu[index], server_cpu[index + 1]
         served = (
@@ -308,6 +320,7 @@ def memory(sizes: list[int], workdir: Path) -> None:
             )
             run = run_counting(tap_command(config, workdir, f"rss{size}"), workdir / "rss.log")
         first = first or run
+        benchmark_plots.FIGURES["memory"].append(run.figures())
         print(
             f"{run.records:>10}{run.seconds:>8.2f}{run.records_per_s:>11.0f}"
             f"{run.cpu_us_per_record:>12.1f}{run.peak_rss_mb:>8.1f}"
@@ -359,6 +372,14 @@ def many_partitions(tickets: int, latency_ms: float, levels: list[int], workdir:
     for level, run, requests, span in results:
         ideal = base_span / (requests * latency_ms / 1000 / level)
         speedup = base_span / span
+        benchmark_plots.FIGURES["many"].append(
+            {
+                "max_concurrency": level,
+                "speedup": speedup,
+                "wall_speedup": base.seconds / run.seconds,
+                "ideal": ideal,
+            }
+        )
         print(
             f"{level:>16}{requests:>10}{run.seconds:>8.2f}{base.seconds / run.seconds:>7.2f}"
             f"{span:>12.2f}{speedup:>7.2f}{ideal:>9.2f}{speedup / ideal:>10.0%}"
@@ -489,7 +510,7 @@ def main() -> None:
         help=f"with --parts e2e: a Python with dlt installed ({DLT_INSTALL})",
     )
     parser.add_argument("command", nargs="?", choices=["serve", "sandbox"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_plots.parse_args_with_plots(parser)
     if args.command == "serve":
         serve(args.records)
         return
@@ -511,7 +532,7 @@ def main() -> None:
         args.latency_ms, args.concurrency = 20.0, "1,8"
     print(f"benchmark on {os.cpu_count()} cores, figures from this one run")
     compile_the_tap()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, benchmark_plots.plotted(args.plots):
         workdir = Path(tmp)
         parts = args.parts.split(",")
         if "bulk" in parts:

@@ -1,9 +1,9 @@
-"""Regenerate the generated parts of README.md and meltano.yml from the tap itself.
+"""Regenerate the generated parts of docs/settings.md and meltano.yml from the tap itself.
 
     python scripts/sync_docs.py          # rewrite both files
     python scripts/sync_docs.py --check  # exit 1 if either is out of date (used by the tests)
 
-README.md: the settings table between the `settings` markers is the output of
+docs/settings.md: the settings table between the `settings` markers is the output of
 `tap-ticketlogs --about --format=markdown`. meltano.yml: the extractor's `settings:` block.
 """
 
@@ -18,7 +18,7 @@ import yaml
 from meltano_settings import extractor_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+SETTINGS_DOC = ROOT / "docs" / "settings.md"
 MELTANO_YML = ROOT / "meltano.yml"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
@@ -40,7 +40,7 @@ def about_settings_table() -> str:
     return "\n".join(table)
 
 
-def synced_readme(text: str) -> str:
+def synced_settings_doc(text: str) -> str:
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{about_settings_table()}\n{END}{tail}"
@@ -63,11 +63,11 @@ def main() -> None:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     stale = []
-    for path, sync in ((README, synced_readme), (MELTANO_YML, synced_meltano_yml)):
+    for path, sync in ((SETTINGS_DOC, synced_settings_doc), (MELTANO_YML, synced_meltano_yml)):
         current = path.read_text()
         wanted = sync(current)
         if current != wanted:
-            stale.append(path.name)
+            stale.append(str(path.relative_to(ROOT)))
             if not args.check:
                 path.write_text(wanted)
     if args.check and stale:

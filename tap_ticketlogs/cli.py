@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Callable
 
+from singer_sdk.logging import StructuredFormatter
+
 from tap_ticketlogs.errors import TicketLogsError
 from tap_ticketlogs.http.redaction import REDACTOR
 from tap_ticketlogs.tap import TapTicketLogs
@@ -71,6 +73,19 @@ def tune_malloc() -> bool:
     return arenas and thresholds
 
 
+def error_line(message: str) -> str:
+    """The one line as the run's log handler would write it at ERROR when that handler
+    writes JSON (Meltano's ``structured-logging``, whose parser reads the level from it);
+    as plain text otherwise. Plain text under Meltano would be logged at info."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, StructuredFormatter):
+            record = logging.LogRecord(
+                "tap-ticketlogs", logging.ERROR, __file__, 0, message, None, None
+            )
+            return handler.formatter.format(record)
+    return message
+
+
 def main() -> None:
     """Run the tap; a configuration or source error exits 1 with one line on stderr."""
     tune_malloc()  # before any worker thread allocates
@@ -80,5 +95,6 @@ def main() -> None:
         # The one line is the last one on stderr: worker threads still finishing their
         # requests (a retry warning, a METRIC) log nothing after it.
         logging.disable(logging.CRITICAL)
-        print(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}", file=sys.stderr)  # noqa: T201
+        line = error_line(f"tap-ticketlogs: error: {REDACTOR.redact(str(exc))}")
+        print(line, file=sys.stderr)  # noqa: T201
         sys.exit(1)

@@ -56,6 +56,7 @@ MELTANO_MODULES = frozenset(
     {
         "tests/test_dagster_shards.py",
         "tests/test_meltano_e2e.py",
+        "tests/test_meltano_error_level.py",
         "tests/test_meltano_settings.py",
         "tests/test_readme_meltano.py",
     }

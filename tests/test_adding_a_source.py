@@ -177,8 +177,10 @@ meltano_yml = sync_docs.synced_meltano_yml(sync_docs.MELTANO_YML.read_text())
 result["meltano_names"] = [
     line.split("name: ", 1)[1] for line in meltano_yml.splitlines() if "- name: toy." in line
 ]
-readme = sync_docs.synced_readme(sync_docs.README.read_text())
-result["readme_rows"] = [line for line in readme.splitlines() if line.startswith("| toy.")]
+settings_doc = sync_docs.synced_settings_doc(sync_docs.SETTINGS_DOC.read_text())
+result["settings_doc_rows"] = [
+    line for line in settings_doc.splitlines() if line.startswith("| toy.")
+]
 out_path.write_text(json.dumps(result))
 """
 
@@ -339,7 +341,7 @@ def test_the_toy_settings_and_docs_are_generated_from_its_declaration(build: Bui
     assert settings["api_key"].get("secret") or settings["api_key"].get("writeOnly")
     assert settings["page_size"]["maximum"] == TOY_PAGE_MAX
     assert sorted(build.result["meltano_names"]) == sorted(f"toy.{name}" for name in settings)
-    assert len(build.result["readme_rows"]) == len(settings)
+    assert len(build.result["settings_doc_rows"]) == len(settings)
 
 
 def test_the_toy_sandbox_is_strict_and_the_tap_says_so_in_one_line(build: Build) -> None:

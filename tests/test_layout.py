@@ -1,4 +1,4 @@
-"""The package layout keeps its promises (README, "Development" > layout)."""
+"""The package layout keeps its promises (docs/architecture.md, docs/development.md)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_readme_settings_table_and_meltano_settings_are_current() -> None:
+def test_the_settings_doc_table_and_meltano_settings_are_current() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "sync_docs.py"), "--check"],
         capture_output=True,
