@@ -44,6 +44,8 @@ REQUEST_TIME_ZONE = "GMT+0"
 # Format of query_start_time/query_end_time (the v1 list documents "2019-05-22 03:30:52";
 # the v2 page gives only a 32-character string), written in the requested zone.
 QUERY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: What the cases' progress line counts: list entries received, of the listings' total_count.
+LISTED_CASES = "listed cases"
 _CASE_IN_PATH = re.compile(r"/cases/([^/?]+)/operate-logs")
 
 CASE_DATETIME_FIELDS = ("create_time", "confirmed_time")
@@ -242,6 +244,9 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
 
     # The listing being paged: its filters (status, creation range); main thread only.
     _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
+    # Listings whose total_count has not answered yet; their first page announces it.
+    _listings_unannounced = 0
+    _listing_announced = True
 
     @override
     def check_connection(self) -> None:
@@ -262,7 +267,10 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         if configured:
             # Exactly the configured cases, without a list request: the record carries
             # only the id (the list cannot be filtered by several ids at once).
-            for case_id in dict.fromkeys(str(case_id) for case_id in configured):
+            case_ids = dict.fromkeys(str(case_id) for case_id in configured)
+            self.run_stats.expect(LISTED_CASES, len(case_ids), final=True)
+            for case_id in case_ids:
+                self.run_stats.unit_done()
                 yield {"incident_id": case_id}
             return
         upper = self.bookmarks.extraction_end()
@@ -280,6 +288,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
             to_rfc3339(since),
         )
         seen: set[str] = set()
+        self._listings_unannounced = len(listings)
         for listing in listings:
             for case in self._listing_pages(listing):
                 # A case can be in two listings (open and recent), and offset pages of a
@@ -293,10 +302,25 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
 
     def _listing_pages(self, listing: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self._listing = listing
+        self._listing_announced = False
         try:
             yield from super().request_records(None)
         finally:
             self._listing = {}
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        entries = list(super().parse_response(response))
+        # Progress: the listings' entries received, of what their total_count promised.
+        if not self._listing_announced:
+            self._listing_announced = True
+            self._listings_unannounced -= 1
+            total = decoded_json(response).get("total_count")
+            self.run_stats.expect(
+                LISTED_CASES, int(total or 0), final=self._listings_unannounced <= 0
+            )
+        self.run_stats.unit_done(len(entries))
+        return entries
 
     def _track(self, case_id: str, case: dict[str, Any]) -> None:
         try:
@@ -425,6 +449,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
     owns_bookmark = True
     schema = LOGS_SCHEMA
     partition_key = "case_id"
+    progress_unit = "cases"
     records_key = "incident_operate_log_list"
     answer_keys = (records_key, "total_count", "error_code")
 
