@@ -12,7 +12,9 @@ config); each runs, in the Meltano project directory,
 with ``TAP_TICKETLOGS_SHARD_INDEX``/``TAP_TICKETLOGS_SHARD_COUNT`` set, so each shard reads
 only its partitions and keeps its own state id in Meltano's system database (PostgreSQL,
 ``MELTANO_DATABASE_URI``, shared by every worker). A failed shard is retried alone
-(``RetryPolicy``): it resumes from its own state, and no other shard runs again.
+(``RetryPolicy``): it resumes from its own state, and no other shard runs again. Each shard's
+step carries what it loaded as metadata (``shard_metadata``: records per stream, requests,
+retries, time), which the Dagster UI shows per shard.
 
 Everything else the shards need comes from the worker's environment, never from run config
 (which Dagster stores and shows): the loader's credentials, the sources' secrets
@@ -26,6 +28,7 @@ one change, see the README.
 # No `from __future__ import annotations`: Dagster reads the ops' annotations at definition.
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -173,9 +176,9 @@ def meltano_command(
     timeout_minutes: int,
     what: str,
     stdin: str | None = None,
-) -> str:
-    """Run one meltano command and return its standard output, or raise a
-    :class:`dagster.Failure` with the tail of what it printed."""
+) -> subprocess.CompletedProcess[str]:
+    """Run one meltano command and return what it printed, or raise a
+    :class:`dagster.Failure` with the tail of it."""
     try:
         result = subprocess.run(  # noqa: S603 - the configured meltano, no shell
             command,
@@ -194,7 +197,7 @@ def meltano_command(
         tail = "\n".join((result.stderr or result.stdout or "").splitlines()[-_TAIL_LINES:])
         msg = f"{what}: {' '.join(command[1:])} exited {result.returncode}"
         raise dg.Failure(description=f"{msg}\n{tail}", metadata={"exit code": result.returncode})
-    return result.stdout
+    return result
 
 
 def prepare_loader(config: ShardPlan, meltano: str) -> int:
@@ -220,7 +223,7 @@ def prepare_loader(config: ShardPlan, meltano: str) -> int:
             timeout_minutes=config.timeout_minutes,
             what=f"prepare ({what})",
             stdin=stdin,
-        )
+        ).stdout
 
     catalog = json.loads(invoke("--dump=catalog", config.extractor, what="catalog"))
     schemas = schema_messages(
@@ -278,7 +281,7 @@ def run_shard(context: dg.OpExecutionContext, task: ShardTask) -> ShardResult:
     env = shard_environment(task, os.environ)
     context.log.info(f"{task.suffix}: {' '.join(task.command())}")
     started = time.monotonic()
-    meltano_command(
+    run = meltano_command(
         task.command(),
         cwd=task.project_dir,
         env=env,
@@ -287,7 +290,47 @@ def run_shard(context: dg.OpExecutionContext, task: ShardTask) -> ShardResult:
     )
     seconds = time.monotonic() - started
     context.log.info(f"{task.suffix}: done in {seconds:.1f} s")
+    context.add_output_metadata(shard_metadata(run.stderr, seconds))
     return ShardResult(task.suffix, round(seconds, 1))
+
+
+# The tap's summary line of a stream, wherever Meltano's log format puts it on the line.
+_SUMMARY = re.compile(
+    r"summary (?P<stream>\w+): (?P<records>\d+) records, (?P<requests>\d+) requests, "
+    r"(?P<retries>\d+) retries, (?P<pages>\d+) pages, (?P<partitions>\d+) partitions, "
+    r"(?P<seconds>[\d.]+) s"
+)
+_SUMMARY_COUNTS = ("records", "requests", "retries", "pages", "partitions")
+
+
+def shard_metadata(meltano_log: str, seconds: float) -> dict[str, dg.MetadataValue]:
+    """What a shard's run did, from the tap's summary lines in ``meltano run``'s log: the
+    records of every stream that ran, the requests and retries, and the time it took; the
+    Dagster UI shows them on the shard's step."""
+    streams = {m["stream"]: m.groupdict() for m in _SUMMARY.finditer(meltano_log)}
+    table = [
+        "| stream | " + " | ".join(_SUMMARY_COUNTS) + " | s |",
+        "|---" * (len(_SUMMARY_COUNTS) + 2) + "|",
+        *(
+            f"| {name} | " + " | ".join(counts[key] for key in (*_SUMMARY_COUNTS, "seconds")) + " |"
+            for name, counts in sorted(streams.items())
+        ),
+    ]
+
+    def total(count: str) -> dg.MetadataValue:
+        return dg.MetadataValue.int(sum(int(counts[count]) for counts in streams.values()))
+
+    return {
+        "records": total("records"),
+        "requests": total("requests"),
+        "retries": total("retries"),
+        "seconds": dg.MetadataValue.float(round(seconds, 1)),
+        **{
+            f"{name} records": dg.MetadataValue.int(int(counts["records"]))
+            for name, counts in sorted(streams.items())
+        },
+        "streams": dg.MetadataValue.md("\n".join(table)),
+    }
 
 
 @dg.op

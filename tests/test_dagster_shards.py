@@ -134,6 +134,38 @@ def shard_states(connection: psycopg.Connection[Any]) -> dict[str, dict[str, Any
     return {state_id: json.loads(completed) for state_id, completed in rows}
 
 
+# The partition of a log stream's row, as the shards split them.
+PARTITION_COLUMNS = {
+    "akana_transaction_logs": "app_version_id",
+    "huawei_case_operate_logs": "case_id",
+    "socialboards_ticket_logs": "ticket_id",
+    "tixngo_ticket_status_logs": "mobile_app_id",
+}
+
+
+def owned_rows(connection: psycopg.Connection[Any], schema: str, shard: Shard) -> dict[str, int]:
+    """The rows of each log stream whose partition the shard owns."""
+    owned = {}
+    for stream, column in PARTITION_COLUMNS.items():
+        rows = connection.execute(
+            f'select "{column}", count(*) from "{schema}"."{stream}" group by 1'
+        ).fetchall()
+        owned[stream] = sum(count for value, count in rows if shard.owns({column: value}))
+    return owned
+
+
+def shard_step_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    """The output metadata of each shard's step (its successful attempt), as plain values."""
+    found = {}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
+        event = entry.dagster_event
+        assert event is not None
+        if event.step_key and event.step_key.startswith("run_shard"):
+            metadata = event.step_output_data.metadata
+            found[event.step_key] = {name: value.value for name, value in metadata.items()}
+    return found
+
+
 def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
     installed: None,  # noqa: F811 - the fixture imported above
     postgres_dsn: str,
@@ -211,6 +243,20 @@ def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
                 assert table_rows(db, sharded_schema, stream) == table_rows(
                     db, whole_schema, stream
                 ), stream
+
+            # Each shard's step says what it loaded: its records of a log stream are the
+            # rows of the partitions it owns (the retried shard's second attempt re-read
+            # its Huawei cases; the rest was loaded, and saved, by its first).
+            loaded = shard_step_metadata(instance, first.run_id)
+            print(json.dumps(loaded, indent=1, sort_keys=True))  # noqa: T201 - for the closing note
+            for index in range(SHARDS):
+                step = loaded[f"run_shard[shard_{index}_of_{SHARDS}]"]
+                owned = owned_rows(db, sharded_schema, Shard(index, SHARDS))
+                for stream in ("huawei_case_operate_logs",) if index == victim else LOG_STREAMS:
+                    # A stream with nothing of this shard's to read has no entry.
+                    assert step.get(f"{stream} records", 0) == owned[stream], (index, stream)
+                assert step["requests"] > 0
+                assert step["retries"] == 0
 
             # The schedule's next run: every shard resumes from its state and adds nothing.
             first_loaded = latest_extraction(db, sharded_schema)

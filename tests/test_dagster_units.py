@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -17,8 +18,11 @@ from orchestration.dagster_defs import (
     plan_shards,
     schema_messages,
     shard_environment,
+    shard_metadata,
     shards_schedule,
 )
+from tap_ticketlogs.sandbox.server import Sandbox
+from tests.helpers import TapOutput, run_cli
 
 
 def task(project: Path, index: int = 1, count: int = 3) -> ShardTask:
@@ -105,3 +109,38 @@ def test_only_the_selected_streams_schemas_reach_the_loader() -> None:
     )
     kept = schema_messages(output, deselected_streams(catalog))
     assert kept == f"{schema('picked')}\n{schema('renamed_by_a_map')}\n"
+
+
+# Logins are made by the authenticators, outside the streams' request counts.
+LOGINS = {"POST /token", "POST /api/login", "POST /v3/auth/tokens"}
+
+
+def test_a_shards_metadata_counts_what_its_run_emitted(tmp_path: Path) -> None:
+    """The metadata of a shard's step, read from a real run's log: the records of each
+    stream are those the tap wrote, the requests those the sandbox served."""
+    with Sandbox(seed=12, records=300) as sandbox:
+        result = run_cli(
+            config={**sandbox.tap_config(), "shard_count": 2, "shard_index": 1}, tmp_path=tmp_path
+        )
+        served = sum(
+            count
+            for path, statuses in sandbox.stats()["requests"].items()
+            if path not in LOGINS
+            for count in statuses.values()
+        )
+    assert result.returncode == 0, result.stderr
+    output = TapOutput.parse(result.stdout)
+    emitted = Counter(m["stream"] for m in output.messages if m["type"] == "RECORD")
+    assert len(emitted) == 6
+
+    metadata = shard_metadata(result.stderr, 12.345)
+
+    assert {name: metadata[f"{name} records"].value for name in emitted} == emitted
+    assert metadata["records"].value == sum(emitted.values())
+    assert metadata["requests"].value == served
+    assert metadata["retries"].value == 0
+    assert metadata["seconds"].value == 12.3
+    table = str(metadata["streams"].value).splitlines()
+    assert table[0] == "| stream | records | requests | retries | pages | partitions | s |"
+    assert len(table) == 2 + len(emitted)
+    assert table[2].startswith(f"| akana_transaction_logs | {emitted['akana_transaction_logs']} |")

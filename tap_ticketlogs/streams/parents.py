@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from typing_extensions import override
 
@@ -64,6 +64,7 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
                 ]
                 for child in children:
                     child.plan(child_contexts)
+                    child.run_stats.expect(child.progress_unit, len(child_contexts), final=False)
                 announced.append(parent)
                 if len(announced) > lookahead_depth:
                     self.page_started()
@@ -74,6 +75,7 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
         finally:
             for child in children:
                 child.finish_planning()
+                child.run_stats.total_complete()
 
     def _parent_records(self, context: Context | None, concurrency: int) -> Iterator[Any]:
         if concurrency == 1:
@@ -96,6 +98,8 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
     """
 
     shards_by_parent = True  # its partitions are the parents this shard owns
+    #: What its progress line counts, one per parent context (``tickets``, ``cases``).
+    progress_unit: ClassVar[str] = "parents"
 
     _prefetcher: PagePrefetcher[tuple[tuple[str, Any], ...]] | None = None
 
@@ -127,7 +131,8 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
         assert context is not None  # a child is always synced for one parent
         if self._prefetcher is None:
             yield from self.fetch_partition(context)
-            return
-        for page in self._prefetcher.pages(tuple(sorted(context.items()))):
-            self.page_started()
-            yield from page
+        else:
+            for page in self._prefetcher.pages(tuple(sorted(context.items()))):
+                self.page_started()
+                yield from page
+        self.run_stats.unit_done()

@@ -59,11 +59,16 @@ class WindowedStream(TicketLogsStream[TToken]):
             # reads a stream once without a partition, as if it had none.
             return
         prefetcher = self._window_prefetcher()
+        partition = tuple(sorted((context or {}).items()))
         for window_start, window_end in self.windows(context):
+            self.run_stats.reached(partition, window_start)
             for page in prefetcher.pages(_window_key(context, window_start, window_end)):
                 self.page_started()
                 yield page
             self.checkpoint(context, window_end)
+            self.run_stats.reached(partition, window_end)
+            self.run_stats.unit_done()
+        self.run_stats.partition_finished(partition)
         self.peak_pages_held = prefetcher.peak_slots
 
     @override
@@ -88,11 +93,13 @@ class WindowedStream(TicketLogsStream[TToken]):
             self._prefetcher = PagePrefetcher(
                 self._fetch_window, max_workers=self.config["max_concurrency"]
             )
-            self._prefetcher.plan(
+            planned = [
                 _window_key(partition, start, end)
                 for partition in self.partitions or [{}]
                 for start, end in self.windows(partition or None)
-            )
+            ]
+            self.run_stats.expect("windows", len(planned), final=True)
+            self._prefetcher.plan(planned)
             self._prefetcher.finish_planning()
         return self._prefetcher
 

@@ -48,6 +48,8 @@ QUERY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: One case's details (``huawei.case_ids``): ``{"incident_detail_info": {...}}``.
 DETAIL_PATH = "/v2/servicerequest/cases/{case_id}"
 DETAIL_KEY = "incident_detail_info"
+#: What the cases' progress line counts: list entries received, of the listings' total_count.
+LISTED_CASES = "listed cases"
 _CASE_IN_PATH = re.compile(r"/cases/([^/?]+)/operate-logs")
 
 CASE_DATETIME_FIELDS = ("create_time", "confirmed_time")
@@ -252,6 +254,9 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
     _listing: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
     # The configured case whose detail page is being read, if any; main thread only.
     _detail_case: str | None = None
+    # Listings whose total_count has not answered yet; their first page announces it.
+    _listings_unannounced = 0
+    _listing_announced = True
 
     @override
     def check_connection(self) -> None:
@@ -272,8 +277,11 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         if configured:
             # Exactly the configured cases, each from its detail page (the list cannot be
             # filtered by several ids at once): a whole record, its creation time included.
-            for case_id in dict.fromkeys(str(case_id) for case_id in configured):
+            case_ids = dict.fromkeys(str(case_id) for case_id in configured)
+            self.run_stats.expect(LISTED_CASES, len(case_ids), final=True)
+            for case_id in case_ids:
                 yield from self._detail_of(case_id)
+                self.run_stats.unit_done()
             return
         upper = self.bookmarks.extraction_end()
         if all(stream.bookmarks.start(None) >= upper for stream in self.selected_streams()):
@@ -290,6 +298,7 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
             to_rfc3339(since),
         )
         seen: set[str] = set()
+        self._listings_unannounced = len(listings)
         for listing in listings:
             for case in self._listing_pages(listing):
                 # A case can be in two listings (open and recent), and offset pages of a
@@ -315,12 +324,6 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
         return f"{self.url_base}{DETAIL_PATH.format(case_id=quote(self._detail_case, safe=''))}"
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        if self._detail_case is None:
-            return super().parse_response(response)
-        return [decoded_json(response)[DETAIL_KEY]]
-
-    @override
     def body_problem(self, body: Any) -> str | None:
         if self._detail_case is None:
             return super().body_problem(body)
@@ -332,10 +335,27 @@ class HuaweiCasesStream(PrefetchingParentStream[int], HuaweiStream):
 
     def _listing_pages(self, listing: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self._listing = listing
+        self._listing_announced = False
         try:
             yield from super().request_records(None)
         finally:
             self._listing = {}
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        if self._detail_case is not None:
+            return [decoded_json(response)[DETAIL_KEY]]
+        entries = list(super().parse_response(response))
+        # Progress: the listings' entries received, of what their total_count promised.
+        if not self._listing_announced:
+            self._listing_announced = True
+            self._listings_unannounced -= 1
+            total = decoded_json(response).get("total_count")
+            self.run_stats.expect(
+                LISTED_CASES, int(total or 0), final=self._listings_unannounced <= 0
+            )
+        self.run_stats.unit_done(len(entries))
+        return entries
 
     def _track(self, case_id: str, case: dict[str, Any]) -> None:
         try:
@@ -467,6 +487,7 @@ class HuaweiCaseOperateLogsStream(PrefetchedChildStream[int], HuaweiStream):
     owns_bookmark = True
     schema = LOGS_SCHEMA
     partition_key = "case_id"
+    progress_unit = "cases"
     records_key = "incident_operate_log_list"
     answer_keys = (records_key, "total_count", "error_code")
 

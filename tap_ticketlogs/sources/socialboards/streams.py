@@ -370,6 +370,7 @@ class SocialboardsTicketLogsStream(SocialboardsStream, PrefetchedChildStream[int
     is_sorted = False
     schema = TICKET_LOG_SCHEMA
     partition_key = "ticket_id"
+    progress_unit = "tickets"
     described_params = ("skip", "take")
     # complete_run writes the bookmark: entries of one ticket are not in time order with
     # those of the next, so no per-record value is a safe resume point.
