@@ -134,23 +134,24 @@ def shard_states(connection: psycopg.Connection[Any]) -> dict[str, dict[str, Any
     return {state_id: json.loads(completed) for state_id, completed in rows}
 
 
-# The partition of a log stream's row, as the shards split them.
+# The partition of a log stream's row, as the shards split them: its column, and the key
+# the partition has in the stream's context.
 PARTITION_COLUMNS = {
-    "akana_transaction_logs": "app_version_id",
-    "huawei_case_operate_logs": "case_id",
-    "socialboards_ticket_logs": "ticket_id",
-    "tixngo_ticket_status_logs": "mobile_app_id",
+    "akana_transaction_logs": ("AppVersionID", "app_version_id"),
+    "huawei_case_operate_logs": ("incident_id", "case_id"),
+    "socialboards_ticket_logs": ("ticketId", "ticket_id"),
+    "tixngo_ticket_status_logs": ("mobileAppId", "mobile_app_id"),
 }
 
 
 def owned_rows(connection: psycopg.Connection[Any], schema: str, shard: Shard) -> dict[str, int]:
     """The rows of each log stream whose partition the shard owns."""
     owned = {}
-    for stream, column in PARTITION_COLUMNS.items():
+    for stream, (column, key) in PARTITION_COLUMNS.items():
         rows = connection.execute(
             f'select "{column}", count(*) from "{schema}"."{stream}" group by 1'
         ).fetchall()
-        owned[stream] = sum(count for value, count in rows if shard.owns({column: value}))
+        owned[stream] = sum(count for value, count in rows if shard.owns({key: value}))
     return owned
 
 
