@@ -327,6 +327,21 @@ class Killer:
         pytest.fail(f"no meltano run of {self.suffix} is running")
 
 
+def attempt_failures(result: dg.ExecuteJobResult) -> list[str]:
+    """Why each failed attempt of a step failed."""
+    failures = []
+    for event in result.all_events:
+        if event.is_step_up_for_retry or event.is_step_failure:
+            data = event.step_retry_data if event.is_step_up_for_retry else event.step_failure_data
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            lines = error.message.splitlines() if error else ["?"]
+            # The op's one line (the exit status), then the end of meltano's output.
+            failures.append("\n  ".join([f"{event.step_key}: {lines[0]}", *lines[-3:]]))
+    return failures
+
+
 def case_of(path: str) -> str | None:
     """The case id of a request for a Huawei case's log, else None."""
     prefix, suffix = CASE_LOG_PATH.split("{case_id}")
@@ -413,12 +428,7 @@ def test_a_killed_shard_is_retried_at_once_and_resumes_from_its_state(
                 instance=instance,
                 run_config=shards_run_config(SHARDS, environment="sandbox"),
             )
-            failures = [
-                event.step_failure_data.error.message  # type: ignore[union-attr]
-                for event in result.all_events
-                if event.is_step_failure
-            ]
-            assert result.success, failures
+            assert result.success, "\n".join(attempt_failures(result))
             attempts = {
                 stats.step_key: stats.attempts
                 for stats in instance.get_run_step_stats(result.run_id)
