@@ -273,20 +273,27 @@ def shard_lock(task: ShardTask, env: Mapping[str, str]) -> Iterator[None]:
         try:
             # Autocommit: a session idle in a transaction for hours holds back vacuum, and
             # `idle_in_transaction_session_timeout` would end it, and the lock with it.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as session:
-                for name, value in _LOCK_KEEPALIVES.items():
-                    session.execute(
-                        sqlalchemy.text("select set_config(:name, :value, false)"),
-                        {"name": name, "value": value},
-                    )
-                taken = session.execute(
-                    sqlalchemy.text("select pg_try_advisory_lock(:key)"), {"key": key}
-                ).scalar_one()
-                if not taken:
-                    raise held_elsewhere
-                # Released when the session closes, with the connection.
-                yield
+            session = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            for name, value in _LOCK_KEEPALIVES.items():
+                session.execute(
+                    sqlalchemy.text("select set_config(:name, :value, false)"),
+                    {"name": name, "value": value},
+                )
+            taken = session.execute(
+                sqlalchemy.text("select pg_try_advisory_lock(:key)"), {"key": key}
+            ).scalar_one()
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            msg = f"{task.suffix}: cannot take the shard's lock in Meltano's system database"
+            raise dg.Failure(description=f"{msg}: {reason}") from None
+        try:
+            if not taken:
+                raise held_elsewhere
+            yield
         finally:
+            # Closing the session releases the lock.
+            session.close()
             engine.dispose()
         return
     try:

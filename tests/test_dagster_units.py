@@ -153,6 +153,21 @@ def test_one_attempt_of_a_shard_holds_its_lock_at_a_time(
         pass
 
 
+def test_an_unreachable_system_database_is_one_line(tmp_path: Path) -> None:
+    shard = lock_test_task(tmp_path)
+    env = shard_environment(
+        shard, {"MELTANO_DATABASE_URI": "postgresql+psycopg://meltano:s3cret@127.0.0.1:1/meltano"}
+    )
+    with pytest.raises(dg.Failure) as failed, shard_lock(shard, env):
+        pytest.fail("locked without a database")
+    description = failed.value.description or ""
+    assert description.startswith(
+        "shard-1-of-3: cannot take the shard's lock in Meltano's system database: "
+    ), description
+    assert "\n" not in description
+    assert "s3cret" not in description
+
+
 def test_a_killed_attempts_lock_is_free_for_the_next(
     system_database: dict[str, str], tmp_path: Path
 ) -> None:
