@@ -9,6 +9,7 @@ whose `meltano run` is SIGKILLed mid-run is retried at once, alone, from its sta
 from __future__ import annotations
 
 import json
+import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -78,6 +79,21 @@ def state_database(postgres_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def own_forkserver() -> Iterator[None]:
+    """A forkserver of this test's own for the job's steps.
+
+    The multiprocess executor forks every step from Python's one forkserver per process, and
+    a forked step has the forkserver's environment: that of the test that first ran a job in
+    this process (its sandbox URL, its state database, both gone). Stopped before and after,
+    the server is started by this test's first job, with this test's environment. (``_stop``
+    is what CPython's own tests use; there is no public way.)
+    """
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    yield
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 def schemas(postgres_dsn: str) -> Iterator[tuple[psycopg.Connection[Any], str, str]]:
     suffix = uuid.uuid4().hex[:10]
     whole, sharded = f"e2e_whole_{suffix}", f"e2e_shards_{suffix}"
@@ -140,6 +156,7 @@ def shard_states(connection: psycopg.Connection[Any]) -> dict[str, dict[str, Any
 
 def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
     installed: None,  # noqa: F811 - the fixture imported above
+    own_forkserver: None,
     postgres_dsn: str,
     state_database: str,
     schemas: tuple[psycopg.Connection[Any], str, str],
@@ -373,6 +390,7 @@ def descendants(parent: int) -> list[int]:
 
 def test_a_killed_shard_is_retried_at_once_and_resumes_from_its_state(
     installed: None,  # noqa: F811 - the fixture imported above
+    own_forkserver: None,
     postgres_dsn: str,
     state_database: str,
     schemas: tuple[psycopg.Connection[Any], str, str],
