@@ -12,9 +12,15 @@ config); each runs, in the Meltano project directory,
 with ``TAP_TICKETLOGS_SHARD_INDEX``/``TAP_TICKETLOGS_SHARD_COUNT`` set, so each shard reads
 only its partitions and keeps its own state id in Meltano's system database (PostgreSQL,
 ``MELTANO_DATABASE_URI``, shared by every worker). A failed shard is retried alone
-(``RetryPolicy``): it resumes from its own state, and no other shard runs again. Each shard's
-step carries what it loaded as metadata (``shard_metadata``: records per stream, requests,
-retries, time), which the Dagster UI shows per shard.
+(``RetryPolicy``: 5 s, then 15 s after its failures): it resumes from its own state, and no
+other shard runs again. Each shard's step carries what it loaded as metadata
+(``shard_metadata``: records per stream, requests, retries, time), which the Dagster UI shows
+per shard.
+
+Each ``run_shard`` holds its shard's lock (:func:`shard_lock`) for the whole ``meltano run``,
+which runs in a process group of its own, so that a killed run (OOM killer, preemption) dies
+whole and the attempt after it starts at once, with ``--force``, instead of being refused for
+the five minutes Meltano takes to call the dead run's job record stale.
 
 Everything else the shards need comes from the worker's environment, never from run config
 (which Dagster stores and shows): the loader's credentials, the sources' secrets
@@ -26,18 +32,23 @@ one change, see the README.
 """
 
 # No `from __future__ import annotations`: Dagster reads the ops' annotations at definition.
+import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import filelock
+import sqlalchemy
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # A failure's last lines of meltano's output go to the op's error; more would bury the cause.
@@ -45,6 +56,17 @@ _TAIL_LINES = 20
 # What each shard keeps to itself inside Meltano's system directory (everything else there,
 # the installed plugins, is shared).
 _PER_SHARD_DIRS = frozenset({"run", "logs", "shards"})
+# How long meltano has to stop on SIGTERM (the tap writes its state, meltano saves it) before
+# its process group is killed.
+_STOP_GRACE_SECONDS = 30
+# TCP keepalives of the lock's PostgreSQL session, set on the server's side: when a worker
+# vanishes without closing its connection (a lost node), the server drops the session, and
+# with it the shard's lock, within about 20 s instead of the system's default two hours.
+_LOCK_KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
 
 
 def default_meltano() -> str:
@@ -89,12 +111,22 @@ class ShardTask:
     def suffix(self) -> str:
         return f"shard-{self.index}-of-{self.count}"
 
+    @property
+    def lock_name(self) -> str:
+        """What :func:`shard_lock` locks: the shard's state id without its environment
+        prefix, so that one lock covers the shard however its environment is named."""
+        return f"{self.extractor}-to-{self.loader}:{self.suffix}"
+
     def command(self) -> list[str]:
+        """The shard's ``meltano run``, to be run under :func:`shard_lock` only: ``--force``
+        skips Meltano's check for a job of the same state id still "running", which the lock
+        makes (see ``run_shard``)."""
         environment = [f"--environment={self.environment}"] if self.environment else []
         return [
             self.meltano,
             *environment,
             "run",
+            "--force",
             "--state-id-suffix",
             self.suffix,
             self.extractor,
@@ -178,26 +210,100 @@ def meltano_command(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one meltano command and return what it printed, or raise a
-    :class:`dagster.Failure` with the tail of it."""
+    :class:`dagster.Failure` with the tail of it.
+
+    Meltano runs in a session (and process group) of its own, with the tap and the loader it
+    starts: a timeout or an interrupted op stops all of them, not meltano alone, and an OOM
+    killer or a preemption that kills the group is seen here as meltano's exit.
+    """
+    process = subprocess.Popen(  # noqa: S603 - the configured meltano, no shell
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        result = subprocess.run(  # noqa: S603 - the configured meltano, no shell
-            command,
-            cwd=cwd,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout_minutes * 60,
-            check=False,
-        )
+        stdout, stderr = process.communicate(stdin, timeout=timeout_minutes * 60)
     except subprocess.TimeoutExpired:
+        stop_process_group(process)
         msg = f"{what}: meltano took longer than {timeout_minutes} minutes"
         raise dg.Failure(description=msg) from None
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout or "").splitlines()[-_TAIL_LINES:])
-        msg = f"{what}: {' '.join(command[1:])} exited {result.returncode}"
-        raise dg.Failure(description=f"{msg}\n{tail}", metadata={"exit code": result.returncode})
-    return result
+    except BaseException:
+        stop_process_group(process)
+        raise
+    if process.returncode != 0:
+        tail = "\n".join((stderr or stdout or "").splitlines()[-_TAIL_LINES:])
+        msg = f"{what}: {' '.join(command[1:])} exited {process.returncode}"
+        raise dg.Failure(description=f"{msg}\n{tail}", metadata={"exit code": process.returncode})
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def stop_process_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the group ``process`` leads, then SIGKILL it if it outlives the grace period."""
+    for stop, grace in ((signal.SIGTERM, _STOP_GRACE_SECONDS), (signal.SIGKILL, None)):
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, stop)
+        try:
+            process.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
+@contextmanager
+def shard_lock(task: ShardTask, env: Mapping[str, str]) -> Iterator[None]:
+    """Hold ``task``'s shard lock while the block runs, or raise a :class:`dagster.Failure`
+    at once if another attempt holds it.
+
+    With Meltano's system database in PostgreSQL, a session-level advisory lock in that
+    database: every worker of any machine sees it, and the server releases it when the
+    holder's connection drops (its process died, or its node: see ``_LOCK_KEEPALIVES``).
+    Otherwise (SQLite: one machine), a file lock in the shard's own system directory
+    (:func:`shard_environment`), which the kernel releases when its holder dies.
+    """
+    held_elsewhere = dg.Failure(
+        description=f"{task.suffix}: another attempt of this shard is running"
+        " (it holds the shard's lock); not starting a second one"
+    )
+    url = sqlalchemy.make_url(env["MELTANO_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql":
+        key = int.from_bytes(hashlib.sha256(task.lock_name.encode()).digest()[:8], signed=True)
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.NullPool)
+        try:
+            # Autocommit: a session idle in a transaction for hours holds back vacuum, and
+            # `idle_in_transaction_session_timeout` would end it, and the lock with it.
+            session = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            for name, value in _LOCK_KEEPALIVES.items():
+                session.execute(
+                    sqlalchemy.text("select set_config(:name, :value, false)"),
+                    {"name": name, "value": value},
+                )
+            taken = session.execute(
+                sqlalchemy.text("select pg_try_advisory_lock(:key)"), {"key": key}
+            ).scalar_one()
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            msg = f"{task.suffix}: cannot take the shard's lock in Meltano's system database"
+            raise dg.Failure(description=f"{msg}: {reason}") from None
+        try:
+            if not taken:
+                raise held_elsewhere
+            yield
+        finally:
+            # Closing the session releases the lock.
+            session.close()
+            engine.dispose()
+        return
+    try:
+        with filelock.FileLock(Path(env["MELTANO_SYS_DIR_ROOT"], "attempt.lock"), timeout=0):
+            yield
+    except filelock.Timeout:
+        raise held_elsewhere from None
 
 
 def prepare_loader(config: ShardPlan, meltano: str) -> int:
@@ -274,21 +380,30 @@ def plan_shards(
 
 
 # The tap already retries requests; a shard that still fails (a killed pod, a lost worker)
-# is retried twice more, 5 s then 10 s later, and resumes from its own state.
+# is retried twice more, 5 s after its first failure and 15 s after its second (Dagster's
+# exponential backoff: delay * (2**n - 1)), and resumes from its own state.
 @dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL))
 def run_shard(context: dg.OpExecutionContext, task: ShardTask) -> ShardResult:
-    """``meltano run`` of one shard; a failure fails (and retries) this op only."""
+    """``meltano run`` of one shard under its lock; a failure fails (and retries) this op only.
+
+    ``--force`` whenever the lock is held, first attempts included: the lock, not the retry
+    number, is what proves a job record of this state id still "running" is dead (a killed
+    run, or a re-executed run's, or a lost node's), since every attempt of every run of this
+    job takes it. A ``meltano run`` of the shard's state id started outside this job takes no
+    lock, so it is not protected: don't run a shard by hand while the job may run it.
+    """
     env = shard_environment(task, os.environ)
-    context.log.info(f"{task.suffix}: {' '.join(task.command())}")
-    started = time.monotonic()
-    run = meltano_command(
-        task.command(),
-        cwd=task.project_dir,
-        env=env,
-        timeout_minutes=task.timeout_minutes,
-        what=task.suffix,
-    )
-    seconds = time.monotonic() - started
+    with shard_lock(task, env):
+        context.log.info(f"{task.suffix}: {' '.join(task.command())}")
+        started = time.monotonic()
+        run = meltano_command(
+            task.command(),
+            cwd=task.project_dir,
+            env=env,
+            timeout_minutes=task.timeout_minutes,
+            what=task.suffix,
+        )
+        seconds = time.monotonic() - started
     context.log.info(f"{task.suffix}: done in {seconds:.1f} s")
     context.add_output_metadata(shard_metadata(run.stderr, seconds))
     return ShardResult(task.suffix, round(seconds, 1))

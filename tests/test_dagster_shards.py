@@ -2,12 +2,16 @@
 shard, into one PostgreSQL schema, with Meltano's state in a PostgreSQL database.
 
 The tables equal, row for row, those of one unsharded `meltano run` into another schema; a
-shard that fails mid-run is retried alone, and a second scheduled run adds nothing.
+shard that fails mid-run is retried alone, and a second scheduled run adds nothing; a shard
+whose `meltano run` is SIGKILLed mid-run is retried at once, alone, from its state.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing.forkserver
+import os
+import signal
 import threading
 import uuid
 from collections import Counter
@@ -32,6 +36,7 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
 from tap_ticketlogs.streams.discovery_sampling import SAMPLE_RECORDS
 from tap_ticketlogs.streams.sharding import Shard
+from tap_ticketlogs.timeutil import parse_datetime
 from tests.helpers import vendor_api
 from tests.test_meltano_e2e import (
     LOG_STREAMS,
@@ -71,6 +76,21 @@ def state_database(postgres_dsn: str) -> Iterator[str]:
             yield name
         finally:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def own_forkserver() -> Iterator[None]:
+    """A forkserver of this test's own for the job's steps.
+
+    The multiprocess executor forks every step from Python's one forkserver per process, and
+    a forked step has the forkserver's environment: that of the test that first ran a job in
+    this process (its sandbox URL, its state database, both gone). Stopped before and after,
+    the server is started by this test's first job, with this test's environment. (``_stop``
+    is what CPython's own tests use; there is no public way.)
+    """
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    yield
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -169,6 +189,7 @@ def shard_step_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[str, 
 
 def test_dagster_runs_the_shards_in_parallel_and_retries_one_alone(
     installed: None,  # noqa: F811 - the fixture imported above
+    own_forkserver: None,
     postgres_dsn: str,
     state_database: str,
     schemas: tuple[psycopg.Connection[Any], str, str],
@@ -311,3 +332,204 @@ def test_the_loader_creates_the_selected_tables_before_any_shard_starts(
         assert {"ticketId", "toStatus", "_sdc_extracted_at"} <= columns, columns
         # Discovery samples one small page per endpoint; no TIXNGO window was read.
         assert traffic.tixngo == Counter()
+
+
+class Killer:
+    """SIGKILLs the process group of one shard's `meltano run` (what an OOM killer or a
+    preempted node does) when that shard asks for the log of one of its Huawei cases.
+
+    Huawei is the last source a run syncs: the shard dies mid-run, its TIXNGO, Akana and
+    Socialboards streams read. Also counts the TIXNGO window reads (not discovery's
+    samples) per mobile app and window start.
+    """
+
+    def __init__(self, sandbox: Sandbox, victim: Shard, suffix: str) -> None:
+        self._handle = sandbox.handle
+        self._lock = threading.Lock()
+        self._sandbox_url = sandbox.base_url
+        self.victim = victim
+        self.suffix = suffix
+        self.armed = False
+        self.kills: list[bool] = []  # per kill: whether meltano led a process group of its own
+        self.tixngo: Counter[tuple[str, str]] = Counter()
+        sandbox.handle = self.handle  # type: ignore[method-assign]
+
+    def handle(self, request: Request) -> Response:
+        with self._lock:
+            if request.path == TIXNGO_PATH and request.param("limit") != str(SAMPLE_RECORDS):
+                self.tixngo[request.param("mobileAppId") or "", request.param("from") or ""] += 1
+            case = case_of(request.path)
+            if self.armed and case and self.victim.owns({"case_id": case}):
+                self.armed = False
+                self.kill()
+        return self._handle(request)
+
+    def kill(self) -> None:
+        pid = self.meltano_run()
+        leads_group = os.getpgid(pid) == pid
+        if leads_group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            # Started in its launcher's group, which the test runs in too: kill what the group
+            # kill would have, meltano and the tap and loader it started.
+            for process in [pid, *descendants(pid)]:
+                os.kill(process, signal.SIGKILL)
+        self.kills.append(leads_group)
+
+    def meltano_run(self) -> int:
+        """The pid of the victim's `meltano run` (of this test's sandbox: other tests may be
+        running the same shard at the same time)."""
+        sandbox = f"TAP_TICKETLOGS_SANDBOX_URL={self._sandbox_url}".encode()
+        for pid in pids():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--state-id-suffix" in argv and self.suffix.encode() in argv and sandbox in environ:
+                return pid
+        pytest.fail(f"no meltano run of {self.suffix} is running")
+
+
+def attempt_failures(result: dg.ExecuteJobResult) -> list[str]:
+    """Why each failed attempt of a step failed."""
+    failures = []
+    for event in result.all_events:
+        if event.is_step_up_for_retry or event.is_step_failure:
+            data = event.step_retry_data if event.is_step_up_for_retry else event.step_failure_data
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            lines = error.message.splitlines() if error else ["?"]
+            # The op's one line (the exit status), then the end of meltano's output.
+            failures.append("\n  ".join([f"{event.step_key}: {lines[0]}", *lines[-3:]]))
+    return failures
+
+
+def case_of(path: str) -> str | None:
+    """The case id of a request for a Huawei case's log, else None."""
+    prefix, suffix = CASE_LOG_PATH.split("{case_id}")
+    if path.startswith(prefix) and path.endswith(suffix):
+        return path[len(prefix) : -len(suffix)]
+    return None
+
+
+def pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def descendants(parent: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid in pids():
+        try:
+            # The parent pid is the second field after the parenthesised command name.
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(pid)
+    found, pending = [], [parent]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def test_a_killed_shard_is_retried_at_once_and_resumes_from_its_state(
+    installed: None,  # noqa: F811 - the fixture imported above
+    own_forkserver: None,
+    postgres_dsn: str,
+    state_database: str,
+    schemas: tuple[psycopg.Connection[Any], str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SIGKILLed `meltano run` leaves its job "running" in Meltano's system database for
+    five minutes, and Meltano refuses any other run of its state id meanwhile: the retry must
+    still start (the shard's lock proves the old run dead), resume from the shard's saved
+    state, and leave the other shards alone."""
+    db, whole_schema, sharded_schema = schemas
+    (tmp_path / "dagster").mkdir()
+    middle = "2026-01-16T00:00:00Z"
+    # Incremental Socialboards runs skip a log-only action on a ticket idle for longer than
+    # the margin (a documented limitation, not this test's subject): a month-long margin.
+    monkeypatch.setenv("TAP_TICKETLOGS_SOCIALBOARDS_ACTIVITY_MARGIN_HOURS", str(31 * 24))
+    with Sandbox(seed=21, records=240) as sandbox:
+        case = vendor_api(sandbox, "huawei", HuaweiAPI).cases[0].case_id
+        index = next(i for i in range(SHARDS) if Shard(i, SHARDS).owns({"case_id": case}))
+        victim = Shard(index, SHARDS)
+        suffix = f"shard-{index}-of-{SHARDS}"
+        killer = Killer(sandbox, victim, suffix)
+
+        MeltanoProject(sandbox, tmp_path, whole_schema).meltano(
+            "run", "tap-ticketlogs", "target-postgres"
+        )
+        state_uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{state_database}"
+        unsharded_tixngo = Counter(app for app, _ in killer.tixngo.elements())
+        killer.tixngo.clear()
+        sharded = MeltanoProject(sandbox, tmp_path, sharded_schema)
+        for name, value in {**sharded.env, "MELTANO_DATABASE_URI": state_uri}.items():
+            monkeypatch.setenv(name, value)
+
+        # The victim's previous run, up to the middle of the month: the state to resume from.
+        sharded.meltano("upgrade", "database", MELTANO_DATABASE_URI=state_uri)
+        sharded.meltano(
+            "run",
+            "--state-id-suffix",
+            suffix,
+            "tap-ticketlogs",
+            "target-postgres",
+            MELTANO_DATABASE_URI=state_uri,
+            TAP_TICKETLOGS_SHARD_INDEX=str(index),
+            TAP_TICKETLOGS_SHARD_COUNT=str(SHARDS),
+            TAP_TICKETLOGS_END_DATE=middle,
+        )
+        killer.tixngo.clear()
+        killer.armed = True
+
+        with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            result = dg.execute_job(
+                dg.reconstructable(ticketlogs_shards),
+                instance=instance,
+                run_config=shards_run_config(SHARDS, environment="sandbox"),
+            )
+            assert result.success, "\n".join(attempt_failures(result))
+            attempts = {
+                stats.step_key: stats.attempts
+                for stats in instance.get_run_step_stats(result.run_id)
+                if stats.step_key.startswith("run_shard")
+            }
+
+        assert killer.kills == [True], "meltano run was not started in a process group of its own"
+        assert attempts == {
+            f"run_shard[shard_{i}_of_{SHARDS}]": 2 if i == index else 1 for i in range(SHARDS)
+        }
+        with psycopg.connect(
+            postgres_dsn.replace("dbname=test", f"dbname={state_database}")
+        ) as state_db:
+            runs = meltano_runs(state_db)
+        state_ids = [STATE_ID.format(index=i, count=SHARDS) for i in range(SHARDS)]
+        # The killed run's job stays "running" (Meltano calls it failed once stale); the
+        # victim's previous run, its killed run and its retry, and one run of every other shard.
+        assert runs == Counter(
+            {(state_ids[i], "SUCCESS"): 1 for i in range(SHARDS)}
+            | {(state_ids[index], "SUCCESS"): 2, (state_ids[index], "RUNNING"): 1}
+        )
+
+        # The victim resumed from its state: none of its windows before the middle of the
+        # month was read again; every other app's were read once, as by the unsharded run.
+        victim_apps = {app for app, _ in killer.tixngo if victim.owns({"mobile_app_id": app})}
+        assert victim_apps
+        for app, window_start in killer.tixngo:
+            if app in victim_apps:
+                assert parse_datetime(window_start) >= parse_datetime(middle), (app, window_start)
+        other_apps = Counter(app for app, _ in killer.tixngo.elements() if app not in victim_apps)
+        assert other_apps == {
+            app: count for app, count in unsharded_tixngo.items() if app not in victim_apps
+        }
+
+        assert row_counts(db, sharded_schema) == row_counts(db, whole_schema)
+        for stream in STREAMS:
+            assert table_rows(db, sharded_schema, stream) == table_rows(db, whole_schema, stream), (
+                stream
+            )

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -15,9 +20,11 @@ from orchestration.dagster_defs import (
     ShardTask,
     defs,
     deselected_streams,
+    meltano_command,
     plan_shards,
     schema_messages,
     shard_environment,
+    shard_lock,
     shard_metadata,
     shards_schedule,
 )
@@ -25,11 +32,13 @@ from tap_ticketlogs.sandbox.server import Sandbox
 from tests.helpers import TapOutput, run_cli
 
 
-def task(project: Path, index: int = 1, count: int = 3) -> ShardTask:
+def task(
+    project: Path, index: int = 1, count: int = 3, extractor: str = "tap-ticketlogs"
+) -> ShardTask:
     return ShardTask(
         index=index,
         count=count,
-        extractor="tap-ticketlogs",
+        extractor=extractor,
         loader="target-postgres",
         environment="prod",
         project_dir=str(project),
@@ -43,6 +52,7 @@ def test_each_shard_runs_its_own_state_id(tmp_path: Path) -> None:
         "meltano",
         "--environment=prod",
         "run",
+        "--force",
         "--state-id-suffix",
         "shard-1-of-3",
         "tap-ticketlogs",
@@ -144,3 +154,100 @@ def test_a_shards_metadata_counts_what_its_run_emitted(tmp_path: Path) -> None:
     assert table[0] == "| stream | records | requests | retries | pages | partitions | s |"
     assert len(table) == 2 + len(emitted)
     assert table[2].startswith(f"| akana_transaction_logs | {emitted['akana_transaction_logs']} |")
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def system_database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The environment of a shard whose Meltano system database is PostgreSQL or SQLite."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_dsn")
+        uri = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    else:
+        uri = f"sqlite:///{tmp_path / 'meltano.db'}"
+    return {"MELTANO_DATABASE_URI": uri}
+
+
+def lock_test_task(tmp_path: Path) -> ShardTask:
+    # A lock name of its own: tests running at once on one server must not share a lock.
+    return task(tmp_path, extractor=f"tap-{uuid.uuid4().hex[:8]}")
+
+
+def test_one_attempt_of_a_shard_holds_its_lock_at_a_time(
+    system_database: dict[str, str], tmp_path: Path
+) -> None:
+    shard = lock_test_task(tmp_path)
+    env = shard_environment(shard, system_database)
+    with shard_lock(shard, env):
+        with pytest.raises(dg.Failure) as refused, shard_lock(shard, env):
+            pytest.fail("a second attempt took the lock")
+        assert refused.value.description == (
+            "shard-1-of-3: another attempt of this shard is running"
+            " (it holds the shard's lock); not starting a second one"
+        )
+        # Another shard of the same job is not held back.
+        other = ShardTask(**{**shard.__dict__, "index": 2})
+        with shard_lock(other, shard_environment(other, system_database)):
+            pass
+    with shard_lock(shard, env):
+        pass
+
+
+def test_an_unreachable_system_database_is_one_line(tmp_path: Path) -> None:
+    shard = lock_test_task(tmp_path)
+    env = shard_environment(
+        shard, {"MELTANO_DATABASE_URI": "postgresql+psycopg://meltano:s3cret@127.0.0.1:1/meltano"}
+    )
+    with pytest.raises(dg.Failure) as failed, shard_lock(shard, env):
+        pytest.fail("locked without a database")
+    description = failed.value.description or ""
+    assert description.startswith(
+        "shard-1-of-3: cannot take the shard's lock in Meltano's system database: "
+    ), description
+    assert "\n" not in description
+    assert "s3cret" not in description
+
+
+def test_a_killed_attempts_lock_is_free_for_the_next(
+    system_database: dict[str, str], tmp_path: Path
+) -> None:
+    shard = lock_test_task(tmp_path)
+    env = shard_environment(shard, system_database)
+    holder = textwrap.dedent(
+        f"""
+        import time
+        from orchestration.dagster_defs import ShardTask, shard_lock
+        with shard_lock(ShardTask(**{shard.__dict__!r}), {env!r}):
+            print("held", flush=True)
+            time.sleep(120)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "held\n"
+            with (
+                pytest.raises(dg.Failure, match="another attempt of this shard is running"),
+                shard_lock(shard, env),
+            ):
+                pytest.fail("the lock was taken while its holder ran")
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+    with shard_lock(shard, env):
+        pass
+
+
+def test_meltano_runs_in_a_process_group_of_its_own(tmp_path: Path) -> None:
+    """So that a kill of the group (OOM killer, preemption) takes meltano, the tap and the
+    loader together, and a timeout or an interrupted op stops all three."""
+    probe = "import os; print(os.getpgid(0) == os.getpid(), os.getsid(0) == os.getpid())"
+    output = meltano_command(
+        [sys.executable, "-c", probe],
+        cwd=str(tmp_path),
+        env={},
+        timeout_minutes=1,
+        what="probe",
+    ).stdout
+    assert output == "True True\n"
