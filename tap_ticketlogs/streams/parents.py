@@ -21,10 +21,11 @@ TToken = TypeVar("TToken")
 #: Pages come out in the sequential order, so while the ticket being emitted walks a chain
 #: of k pages, the other workers keep busy only if what they fetch meanwhile, about k pages
 #: each, can wait behind it: with 2 per worker, every chain longer than 2 pages left the
-#: workers idle in waves (half of 16 workers busy over skewed tickets, sandbox request
-#: log). 8 keeps them busy behind chains of about 8 pages; logs are small pages, and the
-#: prefetcher's byte budget still bounds what they hold.
-CHILD_PAGES_PER_WORKER = 8
+#: workers idle in waves (0.42 of 16 workers busy over skewed tickets, by the sandbox's
+#: request log). 16 keeps them busy behind chains of about 16 pages; log pages are small,
+#: and the prefetcher's byte budget still bounds what they hold (4 MiB of bodies: about
+#: 200 Socialboards pages of 50 entries, 16 workers' worth of slots at most).
+CHILD_PAGES_PER_WORKER = 16
 
 
 class PrefetchingParentStream(TicketLogsStream[TToken]):
