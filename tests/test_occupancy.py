@@ -14,6 +14,8 @@ import pytest
 
 from tap_ticketlogs.sandbox.core import PARTITION_LENGTHS, SHAPED_PAGES_PER_PARTITION
 from tap_ticketlogs.sandbox.server import Occupancy, Sandbox
+from tap_ticketlogs.sources.huawei.sandbox import MAX_LIMIT as HUAWEI_MAX_LIMIT
+from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
 from tap_ticketlogs.sources.socialboards.sandbox import (
     LOG_PATH,
     LOGS_STREAM,
@@ -53,6 +55,19 @@ def test_skewed_partition_lengths_are_mostly_one_page_a_few_many_and_seeded() ->
     assert max(skewed) >= 10
     with pytest.raises(ValueError, match="unknown partition lengths 'long'"):
         Sandbox(partition_lengths="long")
+
+
+def test_huawei_cases_take_the_shape_too() -> None:
+    records = int(200 * SHAPED_PAGES_PER_PARTITION * HUAWEI_MAX_LIMIT)
+    pages = {}
+    for shape in ("even", "skewed"):
+        api = HuaweiAPI(seed=42, records=records, partition_lengths=shape)
+        pages[shape] = Counter(
+            max(1, math.ceil(len(logs) / HUAWEI_MAX_LIMIT)) for logs in api.logs.values()
+        )
+    assert set(pages["even"]) == {2}
+    assert pages["skewed"][1] > sum(pages["skewed"].values()) / 2
+    assert max(pages["skewed"]) >= 8
 
 
 def test_a_skewed_run_keeps_every_worker_busy_and_emits_in_sequential_order() -> None:
