@@ -135,8 +135,8 @@ class PartitionPicker:
         self._turn = 0
 
     def add_partitions(self, count: int) -> None:
+        skewed = self.shape == "skewed"
         for _ in range(count):
-            skewed = self.shape == "skewed"
             weight = min(SKEW_CAP, self._random.paretovariate(SKEW_ALPHA)) if skewed else 1.0
             self._weights.append(weight)
 

@@ -24,7 +24,7 @@ TToken = TypeVar("TToken")
 #: workers idle in waves (0.42 of 16 workers busy over skewed tickets, by the sandbox's
 #: request log). 16 keeps them busy behind chains of about 16 pages; log pages are small,
 #: and the prefetcher's byte budget still bounds what they hold (4 MiB of bodies: about
-#: 200 Socialboards pages of 50 entries, 16 workers' worth of slots at most).
+#: 200 Socialboards pages of 50 entries, fewer than the 256 slots of 16 workers).
 CHILD_PAGES_PER_WORKER = 16
 
 
