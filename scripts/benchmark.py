@@ -22,6 +22,13 @@ ratios printed compare like with like (absolute figures move with the machine's 
   time from the first request to the last answer (what concurrency can shorten; the
   interpreter's start-up is not in it), speed-ups over 1, and the ideal bound
   (requests x latency / concurrency).
+* occupancy (with many partitions): the Socialboards sandbox with even (two pages each)
+  and skewed (most one page, a few a dozen) ticket logs, ``--latency-ms`` per request, at
+  ``max_concurrency`` 1, 8 and 16, and ten times the tickets, skewed, at 8 and 16: mean
+  requests in flight / max_concurrency from the first request to the last answer, by the
+  sandbox's request log (arrival and answer times), and the share of that span with every
+  worker busy, next to the wall-clock speed-up over 1 and its bound (the time outside the
+  requests' span as at 1, plus requests x latency / concurrency).
 * coupling (only with ``--parts coupling``): the bulk read by the tap as shipped, with
   sdk_compat's "lean record write" off (the SDK's per-record message path), and with the
   SDK's message writer instead of streams/output.py's too, each twice, alternated: what the
@@ -62,10 +69,11 @@ from urllib.parse import parse_qs, urlsplit
 import benchmark_plots
 import msgspec
 
-from tap_ticketlogs.sandbox.core import VendorAPI
-from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.sandbox.core import SHAPED_PAGES_PER_PARTITION, VendorAPI
+from tap_ticketlogs.sandbox.server import Occupancy, Sandbox
 from tap_ticketlogs.sources.akana.sandbox import AkanaAPI
 from tap_ticketlogs.sources.huawei.sandbox import HuaweiAPI
+from tap_ticketlogs.sources.socialboards.sandbox import MAX_TAKE as SOCIALBOARDS_MAX_TAKE
 from tap_ticketlogs.sources.socialboards.sandbox import SocialboardsAPI
 from tap_ticketlogs.sources.tixngo.sandbox import MOBILE_APPS, TixngoAPI
 
@@ -384,6 +392,98 @@ def many_partitions(tickets: int, latency_ms: float, levels: list[int], workdir:
             f"{level:>16}{requests:>10}{run.seconds:>8.2f}{base.seconds / run.seconds:>7.2f}"
             f"{span:>12.2f}{speedup:>7.2f}{ideal:>9.2f}{speedup / ideal:>10.0%}"
         )
+    occupancy_figures(tickets, latency_ms, levels, workdir)
+
+
+# -- occupancy: are max_concurrency requests in flight, whatever the partitions' lengths? --
+
+
+@dataclass
+class OccupancyRun:
+    """One tap run against the sandbox: the process, its requests and their occupancy."""
+
+    level: int
+    run: Run
+    requests: int
+    occupancy: Occupancy
+
+    def ideal_span(self, latency_ms: float) -> float:
+        """Requests x latency / concurrency: the span if every worker were always busy."""
+        return self.requests * latency_ms / 1000 / self.level
+
+
+def occupancy_runs(
+    shape: str, tickets: int, latency_ms: float, levels: list[int], workdir: Path
+) -> list[OccupancyRun]:
+    """The Socialboards sandbox with ``shape`` partition lengths, read at each level."""
+    records = int(tickets * SHAPED_PAGES_PER_PARTITION * SOCIALBOARDS_MAX_TAKE)
+    runs: list[OccupancyRun] = []
+    # In this process, which only reads the tap's output meanwhile: the tap has its own.
+    with Sandbox(
+        records=records,
+        latency_ms=latency_ms,
+        partition_lengths=shape,
+        vendors=("socialboards",),
+    ) as sandbox:
+        config = {**source_section(sandbox, "socialboards")}
+        for level in levels:
+            sandbox.request_log.clear()
+            command = tap_command({**config, "max_concurrency": level}, workdir, f"occ{level}")
+            run = run_counting(command, workdir / "occupancy.log")
+            served = list(sandbox.request_log)
+            runs.append(OccupancyRun(level, run, len(served), Occupancy.of(served, level)))
+    return runs
+
+
+def source_section(sandbox: Sandbox, source: str) -> dict[str, Any]:
+    full = sandbox.tap_config()
+    return {key: full[key] for key in ("start_date", "end_date", "lag_minutes", source)}
+
+
+def occupancy_figures(tickets: int, latency_ms: float, levels: list[int], workdir: Path) -> None:
+    """Occupancy (mean requests in flight / max_concurrency, first request to last answer,
+    from the sandbox's request log) next to the wall-clock speed-up and its bound; then
+    ten times the tickets, skewed, without a sequential run (the bound's figures)."""
+    levels = [level for level in levels if level != 1]
+    many_parents = 10 * tickets
+    print(
+        f"\noccupancy: Socialboards, {tickets} tickets, logs in pages of "
+        f"{SOCIALBOARDS_MAX_TAKE}, {latency_ms:g} ms per request (in flight: the sandbox's log)"
+    )
+    print(
+        f"{'partitions':<12}{'max_conc':>9}{'requests':>9}{'wall s':>8}{'x seq':>7}"
+        f"{'bound x':>8}{'span s':>8}{'ideal s':>8}{'occupancy':>10}{'all busy':>9}"
+    )
+    for shape in ("even", "skewed"):
+        runs = occupancy_runs(shape, tickets, latency_ms, [1, *levels], workdir)
+        sequential = runs[0]
+        # What no concurrency shortens: the process before its first request and after its
+        # last answer (the interpreter's start-up, discovery, the last writes).
+        fixed = sequential.run.seconds - sequential.occupancy.span_s
+        for entry in runs:
+            bound = sequential.run.seconds / (fixed + entry.ideal_span(latency_ms))
+            print_occupancy_row(
+                shape, entry, latency_ms, sequential.run.seconds, bound if entry.level > 1 else None
+            )
+    for entry in occupancy_runs("skewed", many_parents, latency_ms, levels, workdir):
+        print_occupancy_row(f"{many_parents} skewed", entry, latency_ms, None, None)
+
+
+def print_occupancy_row(
+    label: str,
+    entry: OccupancyRun,
+    latency_ms: float,
+    sequential_s: float | None,
+    bound: float | None,
+) -> None:
+    speedup = f"{sequential_s / entry.run.seconds:>7.2f}" if sequential_s else f"{'-':>7}"
+    bound_text = f"{bound:>8.2f}" if bound else f"{'-':>8}"
+    occupancy = entry.occupancy
+    print(
+        f"{label:<12}{entry.level:>9}{entry.requests:>9}{entry.run.seconds:>8.2f}{speedup}"
+        f"{bound_text}{occupancy.span_s:>8.2f}{entry.ideal_span(latency_ms):>8.2f}"
+        f"{occupancy.mean_in_flight / entry.level:>10.2f}{occupancy.share_full:>9.0%}"
+    )
 
 
 def served_requests(url: str) -> int:

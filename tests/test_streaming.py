@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tap_ticketlogs.sandbox.server import Sandbox
+from tap_ticketlogs.streams.parents import CHILD_PAGES_PER_WORKER
 from tap_ticketlogs.tap import TapTicketLogs
 from tests.helpers import TapOutput, run_tap, source_config
 
@@ -94,13 +95,14 @@ def test_a_huge_window_holds_a_bounded_number_of_pages() -> None:
 
 
 def test_a_child_stream_holds_a_bounded_number_of_pages_whatever_the_ticket_count() -> None:
+    # 150 tickets, 600 log pages: at most CHILD_PAGES_PER_WORKER x max_concurrency held.
     with Sandbox(seed=5, records=1_200, vendors=("socialboards",)) as sandbox:
         config = source_config(sandbox, "socialboards", page_size=2)
         output, tap = run_in_process({**config, "max_concurrency": 4})
     logs = tap.streams["socialboards_ticket_logs"]
     assert len(output.records("socialboards_ticket_logs")) == 1_200
     assert len(output.records("socialboards_tickets")) == 150
-    assert 2 <= logs.peak_pages_held <= 8
+    assert 2 <= logs.peak_pages_held <= CHILD_PAGES_PER_WORKER * 4
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import json
+import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +99,58 @@ class Route:
 #: ``extended``: every API also sends fields of its own spelling that the tap's schemas do not
 #: declare, as a newer API version would, and from the middle of its data on one more field.
 FIELD_STYLES = ("documented", "extended")
+
+#: How a simulator with child partitions (tickets, cases) spreads its log entries over them.
+#: ``standard``: as it always has (the default, what the tests' data and digests are made
+#: of). ``even``: the same number for every partition. ``skewed``: heavy-tailed, as real
+#: ticket logs are: most partitions a handful of entries (one page), a few many times the
+#: mean (a long chain of pages). Seeded: one seed, one set of lengths.
+PARTITION_LENGTHS = ("standard", "even", "skewed")
+#: With ``even`` and ``skewed``, a simulator makes one partition per this many of the
+#: vendor's largest pages of entries: even partitions are then two pages long, skewed ones
+#: mostly one page and a few a dozen.
+SHAPED_PAGES_PER_PARTITION = 1.2
+#: The Pareto shape of ``skewed`` weights (P(weight > x) = x ** -1.2, from 1 up): half the
+#: partitions within 1.8 times the smallest, one in 16 above 10 times, one in 85 at the
+#: cap, SKEW_CAP times: a few partitions many pages long, none most of the data.
+SKEW_ALPHA = 1.2
+SKEW_CAP = 40.0
+
+
+class PartitionPicker:
+    """Which partition each next log entry goes to, for the ``even`` and ``skewed`` shapes.
+
+    Partitions are numbered in the order they were added; each keeps its weight for the
+    simulator's life, so a later ``append`` follows the same shape.
+    """
+
+    def __init__(self, shape: str, seed: str) -> None:
+        if shape not in PARTITION_LENGTHS[1:]:
+            msg = f"no picker for partition lengths {shape!r}; choose even or skewed"
+            raise ValueError(msg)
+        self.shape = shape
+        # A generator of its own: the simulator's other draws stay those of its seed.
+        self._random = random.Random(f"{seed}-partition-lengths")
+        self._weights: list[float] = []
+        self._turn = 0
+
+    def add_partitions(self, count: int) -> None:
+        skewed = self.shape == "skewed"
+        for _ in range(count):
+            weight = min(SKEW_CAP, self._random.paretovariate(SKEW_ALPHA)) if skewed else 1.0
+            self._weights.append(weight)
+
+    def picks(self, count: int, among: list[int]) -> list[int]:
+        """``count`` partition numbers out of ``among``: round robin (even) or by weight."""
+        if self.shape == "even":
+            first, self._turn = self._turn, self._turn + count
+            return [among[turn % len(among)] for turn in range(first, first + count)]
+        cumulative = list(itertools.accumulate(self._weights[index] for index in among))
+        total = cumulative[-1]
+        return [
+            among[bisect.bisect(cumulative, self._random.random() * total, hi=len(among) - 1)]
+            for _ in range(count)
+        ]
 
 
 class VendorAPI:

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import importlib
 import importlib.util
+import inspect
 import json
 import socket
 import struct
@@ -14,24 +15,46 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import override
 
-from tap_ticketlogs.sandbox.core import FIELD_STYLES, Request, Response, VendorAPI
+from tap_ticketlogs.sandbox.core import (
+    FIELD_STYLES,
+    PARTITION_LENGTHS,
+    Request,
+    Response,
+    VendorAPI,
+)
 from tap_ticketlogs.sandbox.faults import FAULT_SPEC_HELP, FaultInjector, FaultPlan, request_key
 from tap_ticketlogs.sources.registry import SOURCES
 
 
-def vendor_factories() -> dict[str, Callable[[int, int], VendorAPI]]:
+def vendor_factories() -> dict[str, Callable[..., VendorAPI]]:
     """Every registered source's simulator: its ``create_api(seed, records)``."""
     return {
         source.name: importlib.import_module(source.sandbox_module).create_api
         for source in SOURCES
         if source.sandbox_module is not None
     }
+
+
+def build_api(
+    factory: Callable[..., VendorAPI], seed: int, records: int, partition_lengths: str
+) -> VendorAPI:
+    """A simulator whose ``create_api`` takes ``partition_lengths`` has child partitions
+    (tickets, cases) and gets the shape; the others are the same data whatever it is."""
+    if partition_lengths not in PARTITION_LENGTHS:
+        msg = f"unknown partition lengths {partition_lengths!r}; choose one of " + ", ".join(
+            PARTITION_LENGTHS
+        )
+        raise ValueError(msg)
+    if "partition_lengths" in inspect.signature(factory).parameters:
+        return factory(seed, records, partition_lengths=partition_lengths)
+    return factory(seed, records)
 
 
 DEFAULT_RECORDS = 2_000
@@ -53,13 +76,15 @@ class Sandbox:
         vendors: tuple[str, ...] | None = None,
         apis: dict[str, VendorAPI] | None = None,
         field_style: str = "documented",
+        partition_lengths: str = PARTITION_LENGTHS[0],
         keep_served: bool = False,
     ) -> None:
         """Serve every vendor (or those named in ``vendors``); ``apis`` replaces some by
         simulators built by the caller (tests that need a variant). ``field_style``: see
-        ``FIELD_STYLES``; ``keep_served``: remember every record served (``served``)."""
+        ``FIELD_STYLES``; ``partition_lengths``: see ``PARTITION_LENGTHS``; ``keep_served``:
+        remember every record served (``served``)."""
         self.vendors: dict[str, VendorAPI] = {
-            name: factory(seed, records)
+            name: build_api(factory, seed, records, partition_lengths)
             for name, factory in vendor_factories().items()
             if (vendors is None or name in vendors) and name not in (apis or {})
         }
@@ -77,8 +102,10 @@ class Sandbox:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, int]] = Counter()
         # One entry per API request, in arrival order (GET /_sandbox/requests): arrival time
-        # (`at`, epoch seconds), route, request key, status and fault, so clients can check
-        # rates, ordering and retries. The latest REQUEST_LOG_SIZE only: a long demo stays small.
+        # (`at`, epoch seconds), when its answer was ready (`end`: latency and faults
+        # included), route, request key, status and fault, so clients can check rates,
+        # ordering, retries and how many requests were in flight at once. The latest
+        # REQUEST_LOG_SIZE only: a long demo stays small.
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.httpd = _QuietServer((host, port), _handler_class(self))
         self.httpd.daemon_threads = True
@@ -174,9 +201,41 @@ class Sandbox:
             response = fault.response if fault is not None else route.handler(request)
             with self._lock:
                 self.requests[(route.label, response.status)] += 1
-                entry["status"] = response.status
+                entry.update(status=response.status, end=time.time())
             return response
         return Response.json(404, {"message": f"no route for {request.method} {request.path}"})
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    """How many requests were in flight, by the sandbox's own clock (its request log)."""
+
+    #: From the first request's arrival to the last answer, seconds.
+    span_s: float
+    #: Mean requests in flight over the span.
+    mean_in_flight: float
+    #: Share of the span with at least ``concurrency`` requests in flight.
+    share_full: float
+
+    @classmethod
+    def of(cls, entries: list[dict[str, Any]], concurrency: int) -> Occupancy:
+        """Over the answered ``entries`` of the request log (``at`` to ``end``)."""
+        answered = [(entry["at"], entry["end"]) for entry in entries if "end" in entry]
+        if not answered:
+            return cls(0.0, 0.0, 0.0)
+        first = min(start for start, _ in answered)
+        span = max(end for _, end in answered) - first
+        if span <= 0:
+            return cls(0.0, 0.0, 0.0)
+        # Sweep the arrivals (+1) and answers (-1) in time order.
+        events = sorted([(start, 1) for start, _ in answered] + [(end, -1) for _, end in answered])
+        in_flight, full, since = 0, 0.0, first
+        for moment, change in events:
+            if in_flight >= concurrency:
+                full += moment - since
+            in_flight, since = in_flight + change, moment
+        busy = sum(end - start for start, end in answered)
+        return cls(span, busy / span, full / span)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -268,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
         default="documented",
         help="extended: fields the tap does not declare, and one that appears mid-data",
     )
+    parser.add_argument(
+        "--partition-lengths",
+        choices=PARTITION_LENGTHS,
+        default=PARTITION_LENGTHS[0],
+        help="log entries per ticket and case: even, or skewed (most one page, a few many)",
+    )
     parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
     args = parser.parse_args(argv)
     sandbox = Sandbox(
@@ -278,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         faults=args.faults,
         field_style=args.field_style,
+        partition_lengths=args.partition_lengths,
     )
     if args.write_config:
         args.write_config.write_text(json.dumps(sandbox.tap_config(), indent=2) + "\n")

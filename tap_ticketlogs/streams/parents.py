@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 
 TToken = TypeVar("TToken")
 
+#: Page slots per worker of a child stream's prefetcher (requests in flight included).
+#: Pages come out in the sequential order, so while the ticket being emitted walks a chain
+#: of k pages, the other workers keep busy only if what they fetch meanwhile, about k pages
+#: each, can wait behind it: with 2 per worker, every chain longer than 2 pages left the
+#: workers idle in waves (0.42 of 16 workers busy over skewed tickets, by the sandbox's
+#: request log). 16 keeps them busy behind chains of about 16 pages; log pages are small,
+#: and the prefetcher's byte budget still bounds what they hold (4 MiB of bodies: about
+#: 200 Socialboards pages of 50 entries, fewer than the 256 slots of 16 workers).
+CHILD_PAGES_PER_WORKER = 16
+
 
 class PrefetchingParentStream(TicketLogsStream[TToken]):
     """A parent (tickets, cases) whose children's logs are fetched concurrently.
@@ -25,9 +35,10 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
     page is fetched on a thread of its own while the current one is used, so the sync loop
     never waits for the list). Each parent record is announced to every selected child
     stream as soon as it is read, and handed to the SDK (which syncs its children) only
-    once ``2 x max_concurrency`` later parents were announced: the children's requests run
-    ahead on their worker threads while the SDK syncs one child context after the other,
-    and the whole list is never held.
+    once as many later parents were announced as its children's prefetchers may hold pages
+    (``CHILD_PAGES_PER_WORKER x max_concurrency``): the children's requests run ahead on
+    their worker threads while the SDK syncs one child context after the other, and the
+    whole list is never held.
     """
 
     shards_by_parent = True  # only the parents whose children this shard owns
@@ -50,7 +61,8 @@ class PrefetchingParentStream(TicketLogsStream[TToken]):
         # Child contexts are built from the raw records here and from the post-processed
         # ones by the SDK: get_child_context must give the same answer for both.
         concurrency = self.config["max_concurrency"]
-        lookahead_depth = 2 * concurrency
+        # Every announced child unit takes a page slot at least: more would only wait.
+        lookahead_depth = CHILD_PAGES_PER_WORKER * concurrency
         announced: deque[dict[str, Any]] = deque()
         listed = self._parent_records(context, concurrency)
         try:
@@ -107,9 +119,11 @@ class PrefetchedChildStream(TicketLogsStream[TToken]):
         if self.config["max_concurrency"] == 1:
             return  # one request at a time: each parent's log is read when it is synced
         if self._prefetcher is None:
+            concurrency = self.config["max_concurrency"]
             self._prefetcher = PagePrefetcher(
                 lambda key: self.fetch_partition(dict(key)),
-                max_workers=self.config["max_concurrency"],
+                max_workers=concurrency,
+                max_pages=CHILD_PAGES_PER_WORKER * concurrency,
             )
         self._prefetcher.plan(tuple(sorted(ctx.items())) for ctx in contexts)
 

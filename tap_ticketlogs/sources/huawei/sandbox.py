@@ -35,13 +35,21 @@ import re
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from typing_extensions import override
 
-from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
+from tap_ticketlogs.sandbox.core import (
+    PARTITION_LENGTHS,
+    SHAPED_PAGES_PER_PARTITION,
+    PartitionPicker,
+    Request,
+    Response,
+    Route,
+    VendorAPI,
+)
 
 DOMAIN_NAME = "ticketlogs-sandbox"
 USER_NAME = "ticketlogs-reader"
@@ -190,8 +198,22 @@ class HuaweiAPI(VendorAPI):
 
     name = "huawei"
 
-    def __init__(self, *, seed: int, records: int, start: dt.datetime = DEFAULT_START) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        records: int,
+        start: dt.datetime = DEFAULT_START,
+        partition_lengths: str = PARTITION_LENGTHS[0],
+    ) -> None:
         self._random = random.Random(f"huawei-{seed}")
+        #: Which case each operation goes to, unless the shape is the standard one (whose
+        #: first case is the long one).
+        self._picker = (
+            None
+            if partition_lengths == PARTITION_LENGTHS[0]
+            else PartitionPicker(partition_lengths, f"huawei-{seed}")
+        )
         self.start = start
         self.until = start + dt.timedelta(days=DEFAULT_DAYS)
         self.cases: list[Case] = []
@@ -205,12 +227,15 @@ class HuaweiAPI(VendorAPI):
         #: What the tap sent: logins, group ids and time zones, for tests to inspect.
         self.logins = 0
         self.seen: Counter[tuple[str, str]] = Counter()
+        per_case = (
+            LOGS_PER_CASE if self._picker is None else int(SHAPED_PAGES_PER_PARTITION * MAX_LIMIT)
+        )
         self._generate(
             records,
             self.start,
             self.until,
-            new_cases=max(3, records // LOGS_PER_CASE),
-            big_case=True,
+            new_cases=max(3, records // per_case),
+            big_case=self._picker is None,
         )
 
     # -- data ---------------------------------------------------------------------------
@@ -231,6 +256,8 @@ class HuaweiAPI(VendorAPI):
         )
         self.cases.append(case)
         self.logs[case.case_id] = case.entries
+        if self._picker is not None:
+            self._picker.add_partitions(1)
         return case
 
     def _generate(
@@ -267,11 +294,8 @@ class HuaweiAPI(VendorAPI):
         ]
         closing = [case for case in active if case.closes_at is not None and case.closes_at < end]
         closing = closing[:budget]
-        for _ in range(budget - len(closing)):
-            if big_case and self._random.random() < BIG_CASE_SHARE:
-                case = opened[0]
-            else:
-                case = self._random.choice(active)
+        big = opened[0] if big_case and opened else None
+        for case in self._case_picks(active, budget - len(closing), big):
             lower = max(start, _active_since(case))
             upper = min(end, case.closes_at) if case.closes_at is not None else end
             when = self._moment(lower, upper) if lower < upper else lower
@@ -285,6 +309,20 @@ class HuaweiAPI(VendorAPI):
             case.closes_at = None
         for case in self.cases:
             case.entries.sort(key=lambda entry: (entry.when, entry.log_id))
+
+    def _case_picks(self, active: list[Case], count: int, big: Case | None) -> Iterator[Case]:
+        """The case of each of ``count`` work operations, by the partition-lengths shape."""
+        if self._picker is not None:
+            number = {case.case_id: index for index, case in enumerate(self.cases)}
+            for index in self._picker.picks(count, [number[case.case_id] for case in active]):
+                yield self.cases[index]
+            return
+        # Drawn one at a time, between the draws of each operation: the standard data.
+        for _ in range(count):
+            if big is not None and self._random.random() < BIG_CASE_SHARE:
+                yield big
+            else:
+                yield self._random.choice(active)
 
     def _reopen_one(self, start: dt.datetime, end: dt.datetime) -> bool:
         """Reopen a closed case, as a customer who writes again would; False if none is."""
@@ -684,6 +722,6 @@ def _api_error(status: int, code: str, message: str) -> Response:
     return Response.json(status, {"error_code": code, "error_msg": message})
 
 
-def create_api(seed: int, records: int) -> HuaweiAPI:
-    """The sandbox's entry point for this vendor."""
-    return HuaweiAPI(seed=seed, records=records)
+def create_api(seed: int, records: int, partition_lengths: str = PARTITION_LENGTHS[0]) -> HuaweiAPI:
+    """The sandbox's entry point for this vendor; its partitions are the cases."""
+    return HuaweiAPI(seed=seed, records=records, partition_lengths=partition_lengths)

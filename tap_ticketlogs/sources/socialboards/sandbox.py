@@ -14,14 +14,22 @@ import random
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from typing_extensions import override
 
-from tap_ticketlogs.sandbox.core import Request, Response, Route, VendorAPI
+from tap_ticketlogs.sandbox.core import (
+    PARTITION_LENGTHS,
+    SHAPED_PAGES_PER_PARTITION,
+    PartitionPicker,
+    Request,
+    Response,
+    Route,
+    VendorAPI,
+)
 
 CLIENT_ID = "socialboards-sandbox-client"
 REFRESH_TOKEN = "sb-sandbox-refresh-0f9c2e7a41"  # noqa: S105 - the sandbox's public credential
@@ -116,8 +124,21 @@ class SocialboardsAPI(VendorAPI):
 
     name = "socialboards"
 
-    def __init__(self, *, seed: int, records: int, start: dt.datetime = DEFAULT_START) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        records: int,
+        start: dt.datetime = DEFAULT_START,
+        partition_lengths: str = PARTITION_LENGTHS[0],
+    ) -> None:
         self._random = random.Random(f"socialboards-{seed}")
+        #: Which ticket each log entry goes to, unless the shape is the standard one.
+        self._picker = (
+            None
+            if partition_lengths == PARTITION_LENGTHS[0]
+            else PartitionPicker(partition_lengths, f"socialboards-{seed}")
+        )
         self.start = start
         self.until = start + dt.timedelta(days=DEFAULT_DAYS)
         self.tickets: dict[int, Ticket] = {}
@@ -136,7 +157,8 @@ class SocialboardsAPI(VendorAPI):
         #: Called before each list request is answered (tests: activity during a listing).
         self.list_hook: Callable[[int], None] | None = None
         self.list_requests = 0
-        self._generate_tickets(max(3, records // 8), start, self.until)
+        per_ticket = 8 if self._picker is None else int(SHAPED_PAGES_PER_PARTITION * MAX_TAKE)
+        self._generate_tickets(max(3, records // per_ticket), start, self.until)
         self._generate_entries(records, start, self.until, new_tickets=False)
 
     # -- data -----------------------------------------------------------------------------
@@ -189,6 +211,8 @@ class SocialboardsAPI(VendorAPI):
         ticket = Ticket(ticket_id, created, fields)
         ticket.entries.append(self._entry(ticket, created, "ticket_created", tick))
         self.tickets[ticket_id] = ticket
+        if self._picker is not None:
+            self._picker.add_partitions(1)
         return ticket
 
     def _generate_tickets(self, count: int, start: dt.datetime, end: dt.datetime) -> list[Ticket]:
@@ -233,12 +257,10 @@ class SocialboardsAPI(VendorAPI):
     ) -> None:
         """``count`` log entries in total (ticket_created entries included)."""
         ids = sorted(self.tickets)
-        remaining = count - (len(ids) if not new_tickets else 0)
-        # Most tickets get a handful of actions, one in 25 is a long conversation (> 50).
-        weights = [60 if i % 25 == 7 else 1 + i % 5 for i in range(len(ids))]
+        remaining = max(0, count - (len(ids) if not new_tickets else 0))
         touched: dict[int, list[tuple[dt.datetime, int]]] = {}
-        for _ in range(max(0, remaining)):
-            ticket = self.tickets[self._random.choices(ids, weights=weights)[0]]
+        for ticket_id in self._ticket_picks(ids, remaining):
+            ticket = self.tickets[ticket_id]
             lower = max(start, ticket.created)
             span = (end - lower).total_seconds()
             when = lower + dt.timedelta(seconds=self._random.uniform(0, span))
@@ -255,6 +277,18 @@ class SocialboardsAPI(VendorAPI):
                 ticket.entries.append(self._entry(ticket, when, action, tick))
         for ticket in self.tickets.values():
             ticket.entries.sort(key=lambda entry: entry.order, reverse=True)  # newest first
+
+    def _ticket_picks(self, ids: list[int], count: int) -> Iterator[int]:
+        """The ticket of each of ``count`` new entries, by the partition-lengths shape."""
+        if self._picker is not None:
+            for index in self._picker.picks(count, list(range(len(ids)))):
+                yield ids[index]
+            return
+        # Most tickets get a handful of actions, one in 25 is a long conversation (> 50).
+        # Drawn one at a time, between the draws of each entry's time: the standard data.
+        weights = [60 if i % 25 == 7 else 1 + i % 5 for i in range(len(ids))]
+        for _ in range(count):
+            yield self._random.choices(ids, weights=weights)[0]
 
     def add_entry(self, ticket_id: int, when: dt.datetime, action: str) -> dict[str, Any]:
         """Add one log entry now (as an agent acting while a run is under way)."""
@@ -490,6 +524,8 @@ def _unauthorised() -> Response:
     return Response.json(401, {"message": "Authorization has been denied for this request."})
 
 
-def create_api(seed: int, records: int) -> SocialboardsAPI:
-    """The sandbox's entry point for this vendor."""
-    return SocialboardsAPI(seed=seed, records=records)
+def create_api(
+    seed: int, records: int, partition_lengths: str = PARTITION_LENGTHS[0]
+) -> SocialboardsAPI:
+    """The sandbox's entry point for this vendor; its partitions are the tickets."""
+    return SocialboardsAPI(seed=seed, records=records, partition_lengths=partition_lengths)
