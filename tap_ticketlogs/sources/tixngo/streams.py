@@ -14,7 +14,7 @@ from tap_ticketlogs.errors import SourceAPIError
 from tap_ticketlogs.sources.tixngo.auth import tixngo_authenticator
 from tap_ticketlogs.sources.tixngo.pagination import NextPageKeyPaginator
 from tap_ticketlogs.streams.base import reads_records
-from tap_ticketlogs.streams.records import carry_partition, log_key
+from tap_ticketlogs.streams.records import log_key
 from tap_ticketlogs.streams.schema_evolution import infer_properties
 from tap_ticketlogs.streams.windows import WINDOW_END, WINDOW_START, WindowedStream
 from tap_ticketlogs.timeutil import normalise
@@ -142,12 +142,14 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
             row["log_key"] = log_key(row, app_id)
         key = self.replication_key or DEFAULT_TIME_FIELD
         when = row.get(key)
-        if when in (None, ""):
+        if not when:
             raise self.no_time_error(row, key, context)
         row[key] = normalise(when)
         if key != DEFAULT_TIME_FIELD and row.get(DEFAULT_TIME_FIELD):
             row[DEFAULT_TIME_FIELD] = normalise(row[DEFAULT_TIME_FIELD])
-        carry_partition(row, "mobileAppId", app_id)
+        # records.carry_partition, inlined: this runs once per entry of a bulk backfill.
+        if not row.get("mobileAppId"):
+            row["mobileAppId"] = app_id
         return row
 
     def no_time_error(
