@@ -17,14 +17,11 @@ if TYPE_CHECKING:
 
 TToken = TypeVar("TToken")
 
-#: Page slots per worker of a child stream's prefetcher (requests in flight included).
-#: Pages come out in the sequential order, so while the ticket being emitted walks a chain
-#: of k pages, the other workers keep busy only if what they fetch meanwhile, about k pages
-#: each, can wait behind it: with 2 per worker, every chain longer than 2 pages left the
-#: workers idle in waves (0.42 of 16 workers busy over skewed tickets, by the sandbox's
-#: request log). 16 keeps them busy behind chains of about 16 pages; log pages are small,
-#: and the prefetcher's byte budget still bounds what they hold (4 MiB of bodies: about
-#: 200 Socialboards pages of 50 entries, fewer than the 256 slots of 16 workers).
+#: Page slots per worker of a child stream's prefetcher (requests in flight included):
+#: records leave in sequential order, so the workers stay busy only if what they fetch
+#: while the partition being emitted walks its chain of pages can wait behind it. The
+#: prefetcher's byte budget still bounds what they hold. Figures: docs/performance.md,
+#: "Every worker busy".
 CHILD_PAGES_PER_WORKER = 16
 
 
