@@ -348,13 +348,17 @@ class TicketLogsStream(SDKStream[TToken]):
     def unreadable_data_error(self, exc: Exception, context: Context | None) -> SourceAPIError:
         """The one-line error for a record the tap cannot read (see :func:`reads_records`)."""
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:BODY_EXCERPT_CHARS]
+        return self.record_error(context, f"a record the tap cannot read ({text})")
+
+    def record_error(self, context: Context | None, detail: str) -> SourceAPIError:
+        """The one-line error for a record of ``context`` (no request or status to name)."""
         partition = ", ".join(f"{key}={value}" for key, value in (context or {}).items())
         return SourceAPIError(
             source=self.source_label,
             stream=self.name,
             partition=partition or None,
             status=None,
-            detail=REDACTOR.redact(f"a record the tap cannot read ({text})"),
+            detail=REDACTOR.redact(detail),
         )
 
     # Records, STATE and logs.

@@ -159,12 +159,9 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
         for this account, and the bookmark cannot be trusted with it."""
         found = time_fields([row])
         shown = ", ".join(found) if found else "none"
-        return SourceAPIError(
-            source=self.source_label,
-            stream=self.name,
-            partition=", ".join(f"{name}={value}" for name, value in (context or {}).items()),
-            status=None,
-            detail=f"an entry carries no '{key}' (the replication key); its date-time fields: "
+        return self.record_error(
+            context,
+            f"an entry carries no '{key}' (the replication key); its date-time fields: "
             f"{shown}. Name the entry's time field in 'tixngo.time_field' (and run discovery "
             "again if the catalog is kept)",
         )
