@@ -201,6 +201,18 @@ def test_meltano_run_into_postgres(project: tuple[MeltanoProject, psycopg.Connec
     truth = sandbox.stats()["records"]
     assert row_counts(db, schema) == {stream: truth[stream] for stream in STREAMS}
     assert rows_without_replication_key(db, schema) == dict.fromkeys(STREAMS, 0)
+    # Each log row names its partition once, as the API names it.
+    for stream, (column, old) in {
+        "tixngo_ticket_status_logs": ("mobileAppId", "mobile_app_id"),
+        "akana_transaction_logs": ("AppVersionID", "app_version_id"),
+        "socialboards_ticket_logs": ("ticketId", "ticket_id"),
+        "huawei_case_operate_logs": ("incident_id", "case_id"),
+    }.items():
+        columns = column_types(db, schema, stream)
+        assert column in columns, stream
+        assert old not in columns, stream
+        nulls = db.execute(f'select count(*) from "{schema}"."{stream}" where "{column}" is null')
+        assert nulls.fetchone() == (0,), stream
     for stream, keys in PRIMARY_KEYS.items():
         assert primary_key(db, schema, stream) == keys, stream
 
