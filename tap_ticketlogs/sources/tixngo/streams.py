@@ -142,13 +142,14 @@ class TixngoTicketStatusLogsStream(WindowedStream[str | None]):
             row["log_key"] = log_key(row, app_id)
         key = self.replication_key or DEFAULT_TIME_FIELD
         when = row.get(key)
-        if not when:
+        if when is None or when == "":
             raise self.no_time_error(row, key, context)
         row[key] = normalise(when)
         if key != DEFAULT_TIME_FIELD and row.get(DEFAULT_TIME_FIELD):
             row[DEFAULT_TIME_FIELD] = normalise(row[DEFAULT_TIME_FIELD])
         # records.carry_partition, inlined: this runs once per entry of a bulk backfill.
-        if not row.get("mobileAppId"):
+        carried = row.get("mobileAppId")
+        if carried is None or carried == "":
             row["mobileAppId"] = app_id
         return row
 
